@@ -1,0 +1,1 @@
+"""The ``uniql`` command-line entry point and its verbs."""
