@@ -87,10 +87,10 @@ def collect_statistics(
         layer = stats.layers[index]
         flat = tensor.reshape(-1, tensor.shape[-1]).float()
         if point == "attn_input":
-            layer.attn_second_moment += (flat.T @ flat).double()
-            layer.attn_sum += flat.sum(dim=0).double()
+            layer.attn_second_moment += (flat.T @ flat).double().cpu()
+            layer.attn_sum += flat.sum(dim=0).double().cpu()
         elif point == "down_input":
-            layer.down_second_moment += (flat.T @ flat).double()
+            layer.down_second_moment += (flat.T @ flat).double().cpu()
         elif point == "layer_input":
             layer_inputs[index] = flat
         elif point == "layer_output":

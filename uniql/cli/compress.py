@@ -89,7 +89,7 @@ def compress(model_dir: Path, out_dir: Path, config_file: Path | None, rates: st
 
 
 def _artifact_is_current(out_dir: Path, digest: str, config, overwrite: bool) -> bool:
-    """True when OUT already holds an artifact of this model and config; raise if it holds another."""
+    """Return True when OUT contains an artifact of this model and config; raise if it contains another."""
     from uniql.errors import ArtifactError
 
     if not out_dir.exists() or not any(out_dir.iterdir()):

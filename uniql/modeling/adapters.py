@@ -44,6 +44,7 @@ def arch_config_from_hf(hf_config: dict[str, Any]) -> ArchConfig:
             f"unsupported architecture {architectures or hf_config.get('model_type')!r}; "
             f"supported: {', '.join(sorted(FAMILIES))}"
         )
+    _check_head_dim(hf_config)
     transformers_config = _transformers_config(hf_config)
     _check_shapes(transformers_config, family)
     inv_freq, scaling = _rope_frequencies(transformers_config, family)
@@ -72,12 +73,26 @@ def arch_config_from_hf(hf_config: dict[str, Any]) -> ArchConfig:
     )
 
 
+def _check_head_dim(hf_config: dict[str, Any]) -> None:
+    heads = hf_config.get("num_attention_heads") or 1
+    head_dim = hf_config.get("head_dim") or hf_config.get("hidden_size", 0) // heads
+    if head_dim % 2:
+        raise UnsupportedModelError(
+            f"head_dim {head_dim} is odd; RoPE pairs dims (j, j + head_dim/2), so head_dim must be even"
+        )
+
+
 def _transformers_config(hf_config: dict[str, Any]):
     from transformers import AutoConfig
 
     data = dict(hf_config)
-    model_type = data.pop("model_type")
-    return AutoConfig.for_model(model_type, **data)
+    model_type = data.pop("model_type", None)
+    if model_type is None:
+        raise UnsupportedModelError("config.json has no model_type; is it a Hugging Face transformers config?")
+    try:
+        return AutoConfig.for_model(model_type, **data)
+    except (ValueError, TypeError) as error:
+        raise UnsupportedModelError(f"config.json is invalid for model_type {model_type!r}: {error}") from error
 
 
 def _check_shapes(config, family: str) -> None:

@@ -44,6 +44,9 @@ class DecoderModel:
     config: ArchConfig
     params: dict[str, torch.Tensor]
 
+    def to(self, device: torch.device | str) -> "DecoderModel":
+        return DecoderModel(self.config, {name: tensor.to(device) for name, tensor in self.params.items()})
+
     def layer_param(self, index: int, suffix: str) -> torch.Tensor | None:
         return self.params.get(layer_name(index, suffix))
 

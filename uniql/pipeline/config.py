@@ -86,6 +86,12 @@ class CompressConfig:
             raise ConfigError(f"max_module_prune={self.max_module_prune} must lie in (0, 1)")
         if not (self.ridge_alpha > 0 and self.allocation_eps > 0 and self.gptq_damp > 0):
             raise ConfigError("ridge_alpha, allocation_eps and gptq_damp must be positive")
+        if self.finetune is not None:
+            from uniql.finetune.config import FinetuneConfig
+
+            if not isinstance(self.finetune, dict):
+                raise ConfigError(f"finetune={self.finetune!r} must be an object of fine-tuning settings or null")
+            FinetuneConfig.from_dict(self.finetune)
 
     def _validate_rates(self) -> None:
         if not self.rates:

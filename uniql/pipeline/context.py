@@ -56,6 +56,8 @@ class StageContext:
 
     @property
     def device(self) -> torch.device:
+        # NOTE: the CUDA path moves calibration and GPTQ to the GPU but has not run in CI,
+        # which has no GPU; sorting and packaging always run on the CPU.
         wanted = self.config.device
         if wanted == "auto":
             wanted = "cuda" if torch.cuda.is_available() else "cpu"

@@ -35,13 +35,13 @@ def run_quantize(context: StageContext, model) -> dict[str, Any]:
     windows = torch.load(context.workdir / "calibrate" / "windows.pt")
     groups = group_sizes(context, model.config)
     result = quantize_model(
-        model, windows, groups, settings_from(context.config), context.config.batch_size,
+        model.to(context.device), windows, groups, settings_from(context.config), context.config.batch_size,
         context.step_reporter("quantized layer"),
     )
     out = ckpt.stage_dir(context.workdir, "quantize")
     state = {
         "weights": {name: vars(weight) for name, weight in result.weights.items()},
-        "dense": {name: tensor for name, tensor in result.model.params.items() if name not in result.weights},
+        "dense": {name: tensor.cpu() for name, tensor in result.model.params.items() if name not in result.weights},
         "rotation": result.rotation,
         "groups": groups,
     }

@@ -64,8 +64,8 @@ def calibrate(context: StageContext) -> dict[str, Any]:
 
     config = context.config
     windows = calibration_windows(context.model_dir, config)
-    model = _load_source(context)
-    stats = collect_statistics(model, windows, config.batch_size, context.step_reporter("calibration batch"))
+    model = _load_source(context).to(context.device)
+    stats = collect_statistics(model, windows.to(context.device), config.batch_size, context.step_reporter("calibration batch"))
     out = ckpt.stage_dir(context.workdir, "calibrate")
     ckpt.save_torch(stats.state_dict(), out / "statistics.pt")
     ckpt.save_torch(windows, out / "windows.pt")

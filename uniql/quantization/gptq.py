@@ -24,12 +24,13 @@ def inverse_hessian_factor(hessian: torch.Tensor, damp: float) -> tuple[torch.Te
     dead = torch.diagonal(hessian) == 0
     hessian[dead, dead] = 1
     damping = damp * torch.diagonal(hessian).mean()
-    hessian += damping * torch.eye(hessian.shape[0], dtype=hessian.dtype)
+    identity = torch.eye(hessian.shape[0], dtype=hessian.dtype, device=hessian.device)
+    hessian += damping * identity
     try:
         lower = torch.linalg.cholesky(hessian)
     except torch.linalg.LinAlgError:
         logger.warning("Hessian is not positive definite with damping %.3g; retrying with 10x damping", damp)
-        hessian += 9 * damping * torch.eye(hessian.shape[0], dtype=hessian.dtype)
+        hessian += 9 * damping * identity
         lower = torch.linalg.cholesky(hessian)
     inverse = torch.cholesky_inverse(lower)
     return torch.linalg.cholesky(inverse, upper=True).float(), dead
@@ -48,15 +49,16 @@ def gptq_quantize(
     rows, cols = weight.shape
     if cols % group_size:
         raise ValueError(f"group size {group_size} does not divide {cols} columns")
-    order = torch.arange(cols - 1, -1, -1) if reverse else torch.arange(cols)
+    device = weight.device
+    order = torch.arange(cols - 1, -1, -1, device=device) if reverse else torch.arange(cols, device=device)
     work = weight.float()[:, order].clone()
-    factor, dead = inverse_hessian_factor(hessian[order][:, order], damp)
+    factor, dead = inverse_hessian_factor(hessian.to(device)[order][:, order], damp)
     work[:, dead] = 0
 
     block_size = max(group_size, block_size - block_size % group_size)
-    codes = torch.zeros(rows, cols, dtype=torch.uint8)
-    scales = torch.zeros(rows, cols // group_size)
-    zeros = torch.zeros(rows, cols // group_size)
+    codes = torch.zeros(rows, cols, dtype=torch.uint8, device=device)
+    scales = torch.zeros(rows, cols // group_size, device=device)
+    zeros = torch.zeros(rows, cols // group_size, device=device)
     scale = zero = None
     for start in range(0, cols, block_size):
         stop = min(start + block_size, cols)
@@ -80,4 +82,4 @@ def gptq_quantize(
         codes = codes.flip(1)
         scales = scales.flip(1)
         zeros = zeros.flip(1)
-    return QuantizedWeight(codes, scales.half(), zeros.clamp(0, LEVELS).to(torch.uint8))
+    return QuantizedWeight(codes.cpu(), scales.half().cpu(), zeros.clamp(0, LEVELS).to(torch.uint8).cpu())

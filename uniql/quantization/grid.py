@@ -63,4 +63,5 @@ def round_to_nearest(weight: torch.Tensor, group_size: int, symmetric: bool) -> 
     scale = torch.stack(scales, dim=1)
     zero = torch.stack(zeros, dim=1)
     codes = torch.clamp(torch.round(grouped / scale[..., None]) + zero[..., None], 0, LEVELS)
-    return QuantizedWeight(codes.reshape(rows, cols).to(torch.uint8), scale.half(), zero.to(torch.uint8))
+    codes = codes.reshape(rows, cols).to(torch.uint8)
+    return QuantizedWeight(codes.cpu(), scale.half().cpu(), zero.to(torch.uint8).cpu())

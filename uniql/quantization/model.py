@@ -61,15 +61,17 @@ def quantize_model(
         rotation, rotation_kind = rotation_matrix(model.config.hidden_size, settings.rotation_seed)
         model = rotate_residual(model, rotation)
     params = dict(model.params)
+    device = params["embed_tokens.weight"].device
+    windows = windows.to(device)
     weights: dict[str, QuantizedWeight] = {}
 
     embedding = round_to_nearest(params["embed_tokens.weight"], groups["hidden"], settings.symmetric)
     weights["embed_tokens.weight"] = embedding
-    params["embed_tokens.weight"] = embedding.dequantize()
+    params["embed_tokens.weight"] = embedding.dequantize().to(device)
     model = DecoderModel(model.config, params)
 
     chunks = [model.embed(windows[i:i + batch_size]) for i in range(0, windows.shape[0], batch_size)]
-    positions = torch.arange(windows.shape[1])
+    positions = torch.arange(windows.shape[1], device=device)
     layers = model.config.num_layers
     for index in range(layers):
         layer_started = time.perf_counter()
@@ -80,7 +82,7 @@ def quantize_model(
                 group = _group_for(linear, groups)
                 reverse = settings.reverse_input_sliced and linear in INPUT_SLICED
                 weights[name] = _quantize_one(params[name], hessians[point], group, settings, reverse)
-                params[name] = weights[name].dequantize()
+                params[name] = weights[name].dequantize().to(device)
         chunks = [model.layer_forward(index, chunk, positions) for chunk in chunks]
         logger.info("quantized layers.%d with %s in %.1f s", index, settings.method, time.perf_counter() - layer_started)
         if progress is not None:
@@ -88,7 +90,7 @@ def quantize_model(
 
     final_hessian = _final_hessian(model, chunks)
     weights["lm_head.weight"] = _quantize_one(params["lm_head.weight"], final_hessian, groups["hidden"], settings, False)
-    params["lm_head.weight"] = weights["lm_head.weight"].dequantize()
+    params["lm_head.weight"] = weights["lm_head.weight"].dequantize().to(device)
     if progress is not None:
         progress(layers + 1, layers + 1)
     return QuantizedModel(weights, DecoderModel(model.config, params), rotation_kind, time.perf_counter() - started)

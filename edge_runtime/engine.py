@@ -1,0 +1,115 @@
+"""An onnxruntime session for an artifact at one rate, with prefill and KV-cache decode steps."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from edge_runtime.graph import build_decoder_model, layer_shapes
+from uniql.artifact import Artifact
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class KVCache:
+    """Per-layer keys and values ``[B, Hkv, S, k_i]`` plus the attention mask ``[B, S]``."""
+
+    keys: list[np.ndarray]
+    values: list[np.ndarray]
+    mask: np.ndarray
+
+    @property
+    def length(self) -> int:
+        return self.mask.shape[1]
+
+
+@dataclass
+class Engine:
+    """A decoder at one rate, ready to run."""
+
+    artifact: Artifact
+    rate: float
+    session: ort.InferenceSession
+    head_dims: list[int]
+    weight_bytes: int
+    build_seconds: float = 0.0
+    stats: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, artifact: Artifact | Path | str, rate: float, threads: int = 0) -> "Engine":
+        """Verify and assemble the tensors of ``rate``, build the graph and open a session.
+
+        Raises ``uniql.errors.ArtifactError`` when a band is missing or fails its digest check.
+        """
+        if not isinstance(artifact, Artifact):
+            artifact = Artifact.open(artifact)
+        started = time.perf_counter()
+        tensors = artifact.load_tensors(rate)
+        model = build_decoder_model(tensors, artifact.config)
+        head_dims = [shape.head_dim for shape in layer_shapes(tensors, artifact.config)]
+        weight_bytes = sum(getattr(value, "nbytes", 0) for value in tensors.values())
+        del tensors
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        elapsed = time.perf_counter() - started
+        logger.info("built engine at rate %g: %d layers, %.1f MB of weights, %.2f s",
+                    rate, len(head_dims), weight_bytes / 1e6, elapsed)
+        return cls(artifact, rate, session, head_dims, weight_bytes, elapsed)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.artifact.config
+
+    @property
+    def max_context(self) -> int:
+        return int(self.config["max_position_embeddings"])
+
+    def empty_cache(self, batch: int) -> KVCache:
+        kv_heads = self.config["num_key_value_heads"]
+        empty = [np.zeros((batch, kv_heads, 0, dim), dtype=np.float32) for dim in self.head_dims]
+        return KVCache(keys=list(empty), values=list(empty), mask=np.zeros((batch, 0), dtype=np.int64))
+
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of KV cache one token of one sequence takes (float32 keys and values)."""
+        return 2 * 4 * self.config["num_key_value_heads"] * sum(self.head_dims)
+
+    def forward(self, input_ids: np.ndarray, cache: KVCache, new_mask: np.ndarray | None = None) -> tuple[np.ndarray, KVCache]:
+        """Run new tokens ``[B, T]`` after ``cache``; returns last-position logits ``[B, V]`` and the new cache.
+
+        ``new_mask [B, T]`` marks left padding with 0 (default: all ones).
+        """
+        input_ids = np.asarray(input_ids, dtype=np.int64)
+        if new_mask is None:
+            new_mask = np.ones_like(input_ids)
+        mask = np.concatenate([cache.mask, new_mask.astype(np.int64)], axis=1)
+        if mask.shape[1] > self.max_context:
+            raise ValueError(f"{mask.shape[1]} tokens exceed the model's context of {self.max_context}; "
+                             "shorten the prompt or lower max_tokens")
+        # Real tokens get positions 0, 1, ... whatever padding precedes them.
+        positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)[:, -input_ids.shape[1]:]
+
+        feeds = {"input_ids": input_ids, "position_ids": positions, "attention_mask": mask}
+        for index in range(len(self.head_dims)):
+            feeds[f"past_key.{index}"] = cache.keys[index]
+            feeds[f"past_value.{index}"] = cache.values[index]
+        results = self.session.run(None, feeds)
+        layers = len(self.head_dims)
+        keys = [results[1 + 2 * index] for index in range(layers)]
+        values = [results[2 + 2 * index] for index in range(layers)]
+        return results[0], KVCache(keys, values, mask)
+
+    def logits(self, input_ids: np.ndarray) -> np.ndarray:
+        """Last-position logits ``[B, V]`` of a full recompute without padding."""
+        input_ids = np.asarray(input_ids, dtype=np.int64)
+        logits, _ = self.forward(input_ids, self.empty_cache(input_ids.shape[0]))
+        return logits

@@ -1,0 +1,170 @@
+"""Small ONNX graph pieces for the decoder: 4-bit linears, RMSNorm, RoPE and attention.
+
+Every function appends nodes and initializers to a ``GraphBuilder`` and returns the name of its
+output. Shapes in comments use B (batch), T (new tokens), S (past + new tokens), H (heads), k
+(kept head dim of the layer).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from uniql.artifact import QuantizedTensor
+
+MASK_VALUE = -1e9  # additive mask for disallowed keys; finite so a fully padded row stays NaN-free
+
+
+class GraphBuilder:
+    """Collects nodes and initializers, and gives every new value a unique name."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._counter = 0
+        self._constants: dict[tuple, str] = {}
+
+    def fresh(self, hint: str) -> str:
+        self._counter += 1
+        return f"{hint}_{self._counter}"
+
+    def op(self, op_type: str, inputs: list[str], hint: str, domain: str = "", **attributes) -> str:
+        output = self.fresh(hint)
+        self.nodes.append(helper.make_node(op_type, inputs, [output], name=output, domain=domain, **attributes))
+        return output
+
+    def ops(self, op_type: str, inputs: list[str], count: int, hint: str, **attributes) -> list[str]:
+        outputs = [self.fresh(hint) for _ in range(count)]
+        self.nodes.append(helper.make_node(op_type, inputs, outputs, name=outputs[0], **attributes))
+        return outputs
+
+    def initializer(self, array: np.ndarray, hint: str) -> str:
+        name = self.fresh(hint)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def const_i64(self, values: list[int]) -> str:
+        """Shared int64 constant (shapes, axes, indices)."""
+        key = ("i64", tuple(values))
+        if key not in self._constants:
+            self._constants[key] = self.initializer(np.asarray(values, dtype=np.int64), "const")
+        return self._constants[key]
+
+    def const_f32(self, value: float) -> str:
+        key = ("f32", float(value))
+        if key not in self._constants:
+            self._constants[key] = self.initializer(np.asarray(value, dtype=np.float32), "const")
+        return self._constants[key]
+
+
+def pack_zero_points(zeros: np.ndarray) -> np.ndarray:
+    """Pack zero points ``[N, blocks]`` (one byte each) two per byte, low nibble first, rows padded.
+
+    MatMulNBits expects uint8 zero points as ``[N * ceil(blocks / 2)]``.
+    """
+    rows, blocks = zeros.shape
+    if blocks % 2:
+        zeros = np.concatenate([zeros, np.zeros((rows, 1), dtype=np.uint8)], axis=1)
+    pairs = zeros.reshape(rows, -1, 2).astype(np.uint8)
+    return (pairs[..., 0] | (pairs[..., 1] << 4)).reshape(-1)
+
+
+def linear_q4(graph: GraphBuilder, x: str, weight: QuantizedTensor, bias: np.ndarray | None, hint: str) -> str:
+    """``y = x W^T + b`` with ``com.microsoft::MatMulNBits`` on the artifact's packed 4-bit weight."""
+    rows, cols = weight.shape
+    inputs = [
+        x,
+        graph.initializer(weight.qweight, f"{hint}_qweight"),
+        graph.initializer(weight.scales.astype(np.float32).reshape(-1), f"{hint}_scales"),
+    ]
+    if weight.zeros is not None:
+        inputs.append(graph.initializer(pack_zero_points(weight.zeros), f"{hint}_zeros"))
+    # accuracy_level 0 keeps activations in fp32, so results match a dense fp32 reference.
+    output = graph.op("MatMulNBits", inputs, hint, domain="com.microsoft",
+                      K=cols, N=rows, bits=4, block_size=weight.group_size, accuracy_level=0)
+    if bias is not None:
+        output = graph.op("Add", [output, graph.initializer(bias.astype(np.float32), f"{hint}_bias")], hint)
+    return output
+
+
+def rms_norm(graph: GraphBuilder, x: str, weight: np.ndarray, eps: float, hint: str) -> str:
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis."""
+    square = graph.op("Mul", [x, x], hint)
+    mean = graph.op("ReduceMean", [square], hint, axes=[-1], keepdims=1)
+    root = graph.op("Sqrt", [graph.op("Add", [mean, graph.const_f32(eps)], hint)], hint)
+    normed = graph.op("Div", [x, root], hint)
+    return graph.op("Mul", [normed, graph.initializer(weight.astype(np.float32), f"{hint}_weight")], hint)
+
+
+def split_heads(graph: GraphBuilder, x: str, heads: int, head_dim: int, hint: str) -> str:
+    """``[B, T, H*k]`` to ``[B, H, T, k]``."""
+    shaped = graph.op("Reshape", [x, graph.const_i64([0, 0, heads, head_dim])], hint)
+    return graph.op("Transpose", [shaped], hint, perm=[0, 2, 1, 3])
+
+
+def rope_angles(graph: GraphBuilder, positions: str, frequencies: np.ndarray, scaling: float, hint: str) -> tuple[str, str]:
+    """Cos and sin ``[B, H, T, k/2]`` from float positions ``[B, 1, T, 1]`` and frequencies ``[H, k/2]``."""
+    table = graph.initializer(frequencies[:, None, :].astype(np.float32), f"{hint}_freq")  # (H, 1, k/2)
+    angles = graph.op("Mul", [positions, table], hint)
+    scale = graph.const_f32(scaling)
+    cos = graph.op("Mul", [graph.op("Cos", [angles], hint), scale], hint)
+    sin = graph.op("Mul", [graph.op("Sin", [angles], hint), scale], hint)
+    return cos, sin
+
+
+def apply_rope(graph: GraphBuilder, x: str, cos: str, sin: str, head_dim: int, hint: str) -> str:
+    """Rotate-half RoPE on ``x [B, H, T, k]`` where kept pair ``t`` is ``(t, t + k/2)``."""
+    half = head_dim // 2
+    first, second = graph.ops("Split", [x, graph.const_i64([half, half])], 2, hint, axis=-1)
+    new_first = graph.op("Sub", [graph.op("Mul", [first, cos], hint), graph.op("Mul", [second, sin], hint)], hint)
+    new_second = graph.op("Add", [graph.op("Mul", [second, cos], hint), graph.op("Mul", [first, sin], hint)], hint)
+    return graph.op("Concat", [new_first, new_second], hint, axis=-1)
+
+
+def grouped_attention(
+    graph: GraphBuilder, q: str, k: str, v: str, mask: str, shape: tuple[int, int, int], scale: float, hint: str
+) -> str:
+    """Causal grouped-query attention; returns ``[B, T, Hq*k]``.
+
+    ``q [B, Hq, T, k]``, ``k``/``v`` ``[B, Hkv, S, k]``, ``mask [B, 1, 1, T, S]`` additive.
+    ``shape`` is ``(Hq, Hkv, k)``. Query head ``h`` reads KV head ``h // (Hq/Hkv)``, so the
+    queries of one KV group are contiguous and attend through one batched MatMul.
+    """
+    query_heads, kv_heads, head_dim = shape
+    group = query_heads // kv_heads
+    grouped_q = graph.op("Reshape", [q, graph.const_i64([0, kv_heads, group, -1, head_dim])], hint)  # (B, Hkv, G, T, k)
+    keys_t = graph.op("Unsqueeze", [graph.op("Transpose", [k], hint, perm=[0, 1, 3, 2]), graph.const_i64([2])], hint)
+    scores = graph.op("MatMul", [grouped_q, keys_t], hint)                                          # (B, Hkv, G, T, S)
+    scores = graph.op("Add", [graph.op("Mul", [scores, graph.const_f32(scale)], hint), mask], hint)
+    weights = graph.op("Softmax", [scores], hint, axis=-1)
+    values = graph.op("Unsqueeze", [v, graph.const_i64([2])], hint)                                 # (B, Hkv, 1, S, k)
+    context = graph.op("MatMul", [weights, values], hint)                                          # (B, Hkv, G, T, k)
+    context = graph.op("Reshape", [context, graph.const_i64([0, query_heads, -1, head_dim])], hint)
+    context = graph.op("Transpose", [context], hint, perm=[0, 2, 1, 3])
+    return graph.op("Reshape", [context, graph.const_i64([0, 0, query_heads * head_dim])], hint)
+
+
+def attention_mask(graph: GraphBuilder, input_ids: str, mask: str) -> str:
+    """Additive mask ``[B, 1, 1, T, S]``: key ``j`` is visible to new token ``i`` when
+    ``j <= S - T + i`` (causal) and ``attention_mask[b, j] == 1`` (not padding)."""
+    total = graph.op("Gather", [graph.op("Shape", [mask], "mask"), graph.const_i64([1])], "mask", axis=0)
+    new = graph.op("Gather", [graph.op("Shape", [input_ids], "mask"), graph.const_i64([1])], "mask", axis=0)
+    total, new = (graph.op("Squeeze", [value, graph.const_i64([0])], "mask") for value in (total, new))
+    past = graph.op("Sub", [total, new], "mask")
+    key_index = graph.op("Range", [_scalar(graph, 0), total, _scalar(graph, 1)], "mask")
+    query_index = graph.op("Range", [past, total, _scalar(graph, 1)], "mask")
+    causal = graph.op("LessOrEqual", [graph.op("Unsqueeze", [key_index, graph.const_i64([0])], "mask"),
+                                      graph.op("Unsqueeze", [query_index, graph.const_i64([1])], "mask")], "mask")  # (T, S)
+    not_padding = graph.op("Cast", [graph.op("Unsqueeze", [mask, graph.const_i64([1])], "mask")], "mask",
+                           to=TensorProto.BOOL)                                                    # (B, 1, S)
+    allowed = graph.op("And", [causal, not_padding], "mask")                                       # (B, T, S)
+    additive = graph.op("Where", [allowed, graph.const_f32(0.0), graph.const_f32(MASK_VALUE)], "mask")
+    return graph.op("Unsqueeze", [additive, graph.const_i64([1, 2])], "mask")
+
+
+def _scalar(graph: GraphBuilder, value: int) -> str:
+    key = ("i64 scalar", value)
+    if key not in graph._constants:
+        graph._constants[key] = graph.initializer(np.asarray(value, dtype=np.int64), "const")
+    return graph._constants[key]
