@@ -49,3 +49,49 @@ def serve(artifact, config_file, host, port, rate, reserve_mib, context_tokens, 
         uvicorn.run(create_app(daemon), host=settings.host, port=settings.port, log_level="warning")
     finally:
         daemon.stop()
+
+
+def _mount_pull() -> None:
+    from edge_runtime.pull_cli import pull_command
+
+    edge.add_command(pull_command, name="pull")
+
+
+_mount_pull()
+
+
+@edge.command()
+@click.option("--artifact", type=click.Path(file_okay=False, path_type=Path), help="Local artifact directory to inspect.")
+@click.option("--url", default=None, help="Address of a running daemon, e.g. http://127.0.0.1:8088; prints its /status.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(artifact: Path | None, url: str | None, as_json: bool) -> None:
+    """Show which rates a local artifact can serve with the bands present, or a running daemon's status."""
+    import json
+
+    import httpx
+
+    if url:
+        try:
+            response = httpx.get(url.rstrip("/") + "/status", timeout=10)
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            raise click.ClickException(f"could not read the status of {url}: {error}; is the daemon running?") from error
+        click.echo(json.dumps(response.json(), indent=1))
+        return
+    if artifact is None:
+        raise click.UsageError("give --artifact DIR or --url ADDRESS")
+
+    from uniql.artifact import Artifact
+
+    try:
+        opened = Artifact.open(artifact)
+    except UniqlError as error:
+        raise click.ClickException(str(error)) from error
+    rows = [{"rate": rate, "bytes": opened.rate_entry(rate)["bytes"], "ready": not opened.missing_blobs(rate)}
+            for rate in opened.rates]
+    if as_json:
+        click.echo(json.dumps({"artifact": str(artifact), "rates": rows}, indent=1))
+        return
+    for row in rows:
+        state = "ready" if row["ready"] else "bands missing (uniql edge pull)"
+        click.echo(f"rate {row['rate']:.2f}  {row['bytes'] / 1e6:8.1f} MB  {state}")

@@ -2,7 +2,7 @@
 
 ``pull("HOST/NAMESPACE/MODEL:TAG", rate, dest_dir)`` downloads the manifest, then the band and
 tokenizer blobs of ``rate`` that ``dest_dir`` lacks. A partly downloaded blob resumes with an
-HTTP ``Range`` request; every blob's sha256 is checked before it is renamed into place; the
+HTTP ``Range`` request. Every blob's sha256 is checked before the blob is renamed into place. The
 manifest is written last, so an interrupted pull leaves the installed model as it was. Blobs
 of other rates already in ``dest_dir`` are kept, so moving to a lower rate later downloads only
 the extra bands.
@@ -32,7 +32,6 @@ from uniql.errors import ArtifactError
 logger = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-CHUNK_SIZE = 1 << 20
 
 
 class PullError(ArtifactError):
@@ -53,7 +52,7 @@ class Reference:
     reference: str  # tag or digest
 
     @classmethod
-    def parse(cls, text: str) -> "Reference":
+    def parse(cls, text: str) -> Reference:
         scheme = None
         rest = text
         if "://" in text:
@@ -192,7 +191,7 @@ def _raise_for_status(response: httpx.Response, url: str) -> None:
         detail = response.text[:200]
     hint = {401: "pass a valid token (--token or UNIQL_TOKEN)", 403: "the token needs the 'pull' scope",
             404: "check the namespace, model and tag"}.get(response.status_code, "try again later")
-    raise PullError(f"GET {url} answered {response.status_code}: {detail}; {hint}")
+    raise PullError(f"GET {url} failed with status {response.status_code}: {detail}; {hint}")
 
 
 def _ensure_blob(
@@ -271,7 +270,7 @@ def _download(http: httpx.Client, url: str, headers: dict[str, str], partial: Pa
                 partial.unlink()
                 raise _Transferred(0, httpx.RemoteProtocolError(f"range from byte {offset} rejected; restarting"))
             if response.status_code >= 500:
-                raise _Transferred(0, httpx.RemoteProtocolError(f"server answered {response.status_code}"))
+                raise _Transferred(0, httpx.RemoteProtocolError(f"server error {response.status_code}"))
             if response.status_code not in (200, 206):
                 response.read()
                 _raise_for_status(response, url)
@@ -292,7 +291,7 @@ def _download(http: httpx.Client, url: str, headers: dict[str, str], partial: Pa
 def _check_total(artifact: Artifact, rate: float, blobs_dir: Path, entry: dict) -> None:
     total = sum((blobs_dir / parse_digest(digest)).stat().st_size for digest in artifact.blobs_for_rate(rate))
     if "bytes" in entry and total != entry["bytes"]:
-        logger.warning("rate %g: blobs on disk total %d bytes, the manifest's rate_table says %d", rate, total,
+        logger.warning("rate %g: blobs on disk total %d bytes, but the manifest's rate_table lists %d", rate, total,
                        entry["bytes"])
 
 

@@ -40,11 +40,14 @@ def inverse_hessian_factor(hessian: torch.Tensor, damp: float) -> tuple[torch.Te
 def gptq_quantize(
     weight: torch.Tensor, hessian: torch.Tensor, group_size: int, symmetric: bool,
     damp: float = 0.01, block_size: int = 128, reverse: bool = False,
+    factorization: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> QuantizedWeight:
     """Quantize ``weight [N, K]`` given ``hessian [K, K]``.
 
     ``reverse`` processes columns from last to first, so error flows into the leading
     columns, which every pruning rate keeps, instead of the tail that high rates cut.
+    ``factorization`` is ``inverse_hessian_factor(hessian, damp)`` computed once for all the
+    linears that read the same input (natural order only).
     """
     rows, cols = weight.shape
     if cols % group_size:
@@ -52,7 +55,10 @@ def gptq_quantize(
     device = weight.device
     order = torch.arange(cols - 1, -1, -1, device=device) if reverse else torch.arange(cols, device=device)
     work = weight.float()[:, order].clone()
-    factor, dead = inverse_hessian_factor(hessian.to(device)[order][:, order], damp)
+    if factorization is not None and not reverse:
+        factor, dead = factorization
+    else:
+        factor, dead = inverse_hessian_factor(hessian.to(device)[order][:, order], damp)
     work[:, dead] = 0
 
     block_size = max(group_size, block_size - block_size % group_size)

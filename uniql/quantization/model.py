@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from uniql.modeling.model import DecoderModel
-from uniql.quantization.gptq import gptq_quantize
+from uniql.quantization.gptq import gptq_quantize, inverse_hessian_factor
 from uniql.quantization.grid import QuantizedWeight, round_to_nearest
 from uniql.rotation import fold_norms, rotate_residual, rotation_matrix
 
@@ -77,11 +77,14 @@ def quantize_model(
         layer_started = time.perf_counter()
         hessians = _layer_hessians(model, index, chunks, positions)
         for point, linears in INPUT_POINTS.items():
+            factorization = None
+            if settings.method == "gptq":
+                factorization = inverse_hessian_factor(hessians[point], settings.damp)
             for linear in linears:
                 name = f"layers.{index}.{linear}.weight"
                 group = _group_for(linear, groups)
                 reverse = settings.reverse_input_sliced and linear in INPUT_SLICED
-                weights[name] = _quantize_one(params[name], hessians[point], group, settings, reverse)
+                weights[name] = _quantize_one(params[name], hessians[point], group, settings, reverse, factorization)
                 params[name] = weights[name].dequantize().to(device)
         chunks = [model.layer_forward(index, chunk, positions) for chunk in chunks]
         logger.info("quantized layers.%d with %s in %.1f s", index, settings.method, time.perf_counter() - layer_started)
@@ -104,10 +107,11 @@ def _group_for(linear: str, groups: dict[str, int]) -> int:
     return groups["hidden"]
 
 
-def _quantize_one(weight, hessian, group, settings: QuantizeSettings, reverse: bool) -> QuantizedWeight:
+def _quantize_one(weight, hessian, group, settings: QuantizeSettings, reverse: bool, factorization=None) -> QuantizedWeight:
     if settings.method == "rtn":
         return round_to_nearest(weight, group, settings.symmetric)
-    return gptq_quantize(weight, hessian, group, settings.symmetric, damp=settings.damp, reverse=reverse)
+    return gptq_quantize(weight, hessian, group, settings.symmetric, damp=settings.damp, reverse=reverse,
+                         factorization=factorization)
 
 
 def _layer_hessians(model: DecoderModel, index: int, chunks, positions) -> dict[str, torch.Tensor]:

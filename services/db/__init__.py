@@ -1,0 +1,1 @@
+"""Database layer of the service: SQLAlchemy models, engine and sessions."""

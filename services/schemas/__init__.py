@@ -1,0 +1,1 @@
+"""Request and response models of the API, named by role: ``XCreate`` in, ``XPublic`` out."""

@@ -1,0 +1,1 @@
+"""Text data: the prepared corpora (``texts``) and calibration windows (``calibration``)."""
