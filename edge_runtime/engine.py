@@ -41,6 +41,9 @@ class Engine:
     weight_bytes: int
     build_seconds: float = 0.0
     stats: dict[str, float] = field(default_factory=dict)
+    # The session reads these buffers in place (add_external_initializers), so they must live as
+    # long as the session does.
+    weights: list[ort.OrtValue] = field(default_factory=list, repr=False)
 
     @classmethod
     def load(cls, artifact: Artifact | Path | str, rate: float, threads: int = 0) -> "Engine":
@@ -52,19 +55,35 @@ class Engine:
             artifact = Artifact.open(artifact)
         started = time.perf_counter()
         tensors = artifact.load_tensors(rate)
-        model = build_decoder_model(tensors, artifact.config)
+        external_weights: dict[str, np.ndarray] = {}
+        model = build_decoder_model(tensors, artifact.config, external_weights)
         head_dims = [shape.head_dim for shape in layer_shapes(tensors, artifact.config)]
         weight_bytes = sum(getattr(value, "nbytes", 0) for value in tensors.values())
+        # The weights now live in external_weights as copies, so the band blobs can go.
         del tensors
 
+        # Memory, measured on SmolLM2-135M (rates 0 and 0.35, 2 CPU cores, onnxruntime 1.32.0):
+        # - The weights reach the session as external initializers instead of proto data, which
+        #   drops the ModelProto, its serialized bytes and onnxruntime's parsed copy. Peak RSS
+        #   fell from 631 to 360 MiB at rate 0 and from 491 to 283 MiB at rate 0.35, with
+        #   bit-identical logits. The cost: onnxruntime only borrows these buffers, so after
+        #   MatMulNBits prepacks its weights both our arrays and the packed copies stay resident.
+        # - Prepacking stays on, because without it MatMulNBits decoded at 1.2 instead of 20
+        #   tokens/s and its logits changed.
+        # - The CPU memory arena stays on, because without it peak RSS after a 256-token prefill
+        #   rose (421 instead of 360 MiB at rate 0) and decoding got about 10 % slower.
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        weights = [ort.OrtValue.ortvalue_from_numpy(array) for array in external_weights.values()]
+        options.add_external_initializers(list(external_weights), weights)
+        serialized = model.SerializeToString()
+        del model
+        session = ort.InferenceSession(serialized, options, providers=["CPUExecutionProvider"])
         elapsed = time.perf_counter() - started
         logger.info("built engine at rate %g: %d layers, %.1f MB of weights, %.2f s",
                     rate, len(head_dims), weight_bytes / 1e6, elapsed)
-        return cls(artifact, rate, session, head_dims, weight_bytes, elapsed)
+        return cls(artifact, rate, session, head_dims, weight_bytes, elapsed, weights=weights)
 
     @property
     def config(self) -> dict[str, Any]:

@@ -18,7 +18,8 @@ import onnx
 from onnx import TensorProto, helper
 
 from edge_runtime.graph_ops import (
-    GraphBuilder, apply_rope, attention_mask, grouped_attention, linear_q4, rms_norm, rope_angles, split_heads,
+    GraphBuilder, apply_rope, attention_mask, gather_q4, gather_q4_supported, grouped_attention, linear_q4, rms_norm,
+    rope_angles, split_heads,
 )
 from uniql.artifact import QuantizedTensor
 
@@ -46,20 +47,32 @@ def layer_shapes(tensors: dict[str, Any], config: dict[str, Any]) -> list[LayerS
     return shapes
 
 
-def dequantize_embedding(weight: QuantizedTensor | np.ndarray) -> np.ndarray:
-    """Embedding table ``[V, d]`` in float32.
+def embedding(graph: GraphBuilder, weight: QuantizedTensor | np.ndarray) -> str:
+    """Append the token embedding lookup of ``input_ids`` and return its output ``[B, T, d]`` in float32.
 
-    NOTE: a float32 table costs 4 bytes per value, 8x the 4-bit tensor; for SmolLM2-135M that
-    is about 113 MB. ``com.microsoft::GatherBlockQuantized`` would keep it at 4 bits.
+    A 4-bit table stays at 4 bits through ``gather_q4``. A dense table, or a 4-bit one whose
+    group size GatherBlockQuantized rejects, becomes a float32 initializer for ONNX Gather,
+    which costs 4 bytes per value (about 113 MB for SmolLM2-135M).
     """
+    if isinstance(weight, QuantizedTensor) and gather_q4_supported(weight):
+        return gather_q4(graph, weight, "input_ids", "embed")
     if isinstance(weight, QuantizedTensor):
-        return weight.dequantize()
-    return np.asarray(weight, dtype=np.float32)
+        logger.warning("embedding group size %d is not a power of two >= 16; using a float32 table",
+                       weight.group_size)
+        table = weight.dequantize()
+    else:
+        table = np.asarray(weight, dtype=np.float32)
+    return graph.op("Gather", [graph.initializer(table, "embed_tokens"), "input_ids"], "embed", axis=0)
 
 
-def build_decoder_model(tensors: dict[str, Any], config: dict[str, Any]) -> onnx.ModelProto:
-    """Return the ONNX model of the decoder whose sliced tensors are ``tensors``."""
-    graph = GraphBuilder()
+def build_decoder_model(
+    tensors: dict[str, Any], config: dict[str, Any], external_weights: dict[str, np.ndarray] | None = None,
+) -> onnx.ModelProto:
+    """Return the ONNX model of the decoder whose sliced tensors are ``tensors``.
+
+    With ``external_weights``, the weights go into that dict instead of the model (see ``GraphBuilder``).
+    """
+    graph = GraphBuilder(external_weights)
     shapes = layer_shapes(tensors, config)
     kv_heads = config["num_key_value_heads"]
     inputs = [
@@ -69,8 +82,7 @@ def build_decoder_model(tensors: dict[str, Any], config: dict[str, Any]) -> onnx
     ]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", config["vocab_size"]])]
 
-    table = graph.initializer(dequantize_embedding(tensors["embed_tokens.weight"]), "embed_tokens")
-    hidden = graph.op("Gather", [table, "input_ids"], "embed", axis=0)                      # (B, T, d)
+    hidden = embedding(graph, tensors["embed_tokens.weight"])                                # (B, T, d)
     mask = attention_mask(graph, "input_ids", "attention_mask")
     positions = graph.op("Cast", ["position_ids"], "positions", to=TensorProto.FLOAT)
     positions = graph.op("Unsqueeze", [positions, graph.const_i64([1, 3])], "positions")     # (B, 1, T, 1)

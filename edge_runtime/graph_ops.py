@@ -16,12 +16,24 @@ from uniql.artifact import QuantizedTensor
 MASK_VALUE = -1e9  # additive mask for disallowed keys; finite so a fully padded row stays NaN-free
 
 
-class GraphBuilder:
-    """Collects nodes and initializers, and gives every new value a unique name."""
+# Placeholder file name of a weight whose data the session gets from memory instead of a file.
+EXTERNAL_WEIGHT_LOCATION = "uniql-in-memory-weight"
 
-    def __init__(self) -> None:
+
+class GraphBuilder:
+    """Collects nodes and initializers, and gives every new value a unique name.
+
+    With ``external_weights`` (a dict to fill), ``initializer`` stores each array there under its
+    name and adds only a dataless proto marked as external data. The caller hands those arrays to
+    onnxruntime with ``SessionOptions.add_external_initializers``, so the weights are never copied
+    into a ModelProto or its serialized bytes. Small constants (shapes, axes, scalars) always stay
+    in the proto, where shape inference and constant folding can read them.
+    """
+
+    def __init__(self, external_weights: dict[str, np.ndarray] | None = None) -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
+        self.external_weights = external_weights
         self._counter = 0
         self._constants: dict[tuple, str] = {}
 
@@ -40,6 +52,24 @@ class GraphBuilder:
         return outputs
 
     def initializer(self, array: np.ndarray, hint: str) -> str:
+        """Add a weight; it goes to ``external_weights`` when the builder has that dict."""
+        if self.external_weights is None:
+            return self.constant(array, hint)
+        name = self.fresh(hint)
+        # The session reads this buffer for its whole life, so it must not be a view into a band
+        # blob, because a view would keep the whole blob alive next to the joined tensors.
+        array = np.ascontiguousarray(array)
+        if _views_foreign_buffer(array):
+            array = array.copy()
+        self.external_weights[name] = array
+        placeholder = onnx.TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype),
+                                       dims=array.shape, data_location=onnx.TensorProto.EXTERNAL)
+        placeholder.external_data.add(key="location", value=EXTERNAL_WEIGHT_LOCATION)
+        self.initializers.append(placeholder)
+        return name
+
+    def constant(self, array: np.ndarray, hint: str) -> str:
+        """Add an initializer whose data stays inside the proto."""
         name = self.fresh(hint)
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
@@ -48,14 +78,21 @@ class GraphBuilder:
         """Shared int64 constant (shapes, axes, indices)."""
         key = ("i64", tuple(values))
         if key not in self._constants:
-            self._constants[key] = self.initializer(np.asarray(values, dtype=np.int64), "const")
+            self._constants[key] = self.constant(np.asarray(values, dtype=np.int64), "const")
         return self._constants[key]
 
     def const_f32(self, value: float) -> str:
         key = ("f32", float(value))
         if key not in self._constants:
-            self._constants[key] = self.initializer(np.asarray(value, dtype=np.float32), "const")
+            self._constants[key] = self.constant(np.asarray(value, dtype=np.float32), "const")
         return self._constants[key]
+
+
+def _views_foreign_buffer(array: np.ndarray) -> bool:
+    """Return whether ``array`` views memory that no ndarray owns, such as the bytes of a band blob."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array.base is not None
 
 
 def pack_zero_points(zeros: np.ndarray) -> np.ndarray:
@@ -86,6 +123,37 @@ def linear_q4(graph: GraphBuilder, x: str, weight: QuantizedTensor, bias: np.nda
     if bias is not None:
         output = graph.op("Add", [output, graph.initializer(bias.astype(np.float32), f"{hint}_bias")], hint)
     return output
+
+
+def gather_q4(graph: GraphBuilder, weight: QuantizedTensor, indices: str, hint: str) -> str:
+    """Gather rows of a 4-bit table ``[V, d]`` with ``com.microsoft::GatherBlockQuantized``.
+
+    Returns ``indices.shape + [d]`` in float32. The table stays at 4 bits in the graph. In
+    onnxruntime 1.32.0 the op takes uint8 data ``[V, d/2]`` with ``bits=4`` (low nibble first,
+    the artifact's ``qweight`` bytes), zero points packed two per byte as ``[V, ceil(blocks/2)]``,
+    and a default zero point of 8. Scales are passed as float32, so every output value is
+    ``(q - z) * s`` in float32, bit-identical to ``QuantizedTensor.dequantize()``.
+    """
+    rows, cols = weight.shape
+    inputs = [
+        graph.initializer(weight.qweight.reshape(rows, cols // 2), f"{hint}_qweight"),
+        indices,
+        graph.initializer(weight.scales.astype(np.float32), f"{hint}_scales"),
+    ]
+    if weight.zeros is not None:
+        inputs.append(graph.initializer(pack_zero_points(weight.zeros).reshape(rows, -1), f"{hint}_zeros"))
+    # NOTE: unlike ONNX Gather, an out-of-range index yields a zero row instead of an error.
+    return graph.op("GatherBlockQuantized", inputs, hint, domain="com.microsoft",
+                    bits=4, block_size=weight.group_size, gather_axis=0, quantize_axis=1)
+
+
+def gather_q4_supported(weight: QuantizedTensor) -> bool:
+    """Return whether ``gather_q4`` accepts ``weight``.
+
+    GatherBlockQuantized rejects a block size that is not a power of two of at least 16.
+    """
+    size = weight.group_size
+    return size >= 16 and size & (size - 1) == 0
 
 
 def rms_norm(graph: GraphBuilder, x: str, weight: np.ndarray, eps: float, hint: str) -> str:
@@ -166,5 +234,5 @@ def attention_mask(graph: GraphBuilder, input_ids: str, mask: str) -> str:
 def _scalar(graph: GraphBuilder, value: int) -> str:
     key = ("i64 scalar", value)
     if key not in graph._constants:
-        graph._constants[key] = graph.initializer(np.asarray(value, dtype=np.int64), "const")
+        graph._constants[key] = graph.constant(np.asarray(value, dtype=np.int64), "const")
     return graph._constants[key]

@@ -18,6 +18,7 @@ from uniql.errors import UniqlError
 logger = logging.getLogger(__name__)
 
 PIPELINE_MODULE = "uniql.pipeline"
+DEFAULT_FINETUNE = {"enabled": True}
 
 
 def load_pipeline() -> ModuleType:
@@ -31,8 +32,14 @@ def load_pipeline() -> ModuleType:
 
 
 def validate_config(config: dict[str, Any], allow_text_paths: bool) -> Any:
-    """Build the pipeline's ``CompressConfig`` from a job's config dict (HTTP 422 when invalid)."""
+    """Build the pipeline's ``CompressConfig`` from a job's config dict (HTTP 422 when invalid).
+
+    Service jobs fine-tune by default (``uniql compress`` does not); send
+    ``"finetune": {"enabled": false}`` to skip it.
+    """
     pipeline = load_pipeline()
+    config = dict(config)
+    config.setdefault("finetune", dict(DEFAULT_FINETUNE))
     try:
         compress_config = pipeline.CompressConfig.from_dict(config)
     except (UniqlError, TypeError, ValueError) as error:

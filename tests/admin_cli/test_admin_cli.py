@@ -248,7 +248,7 @@ def test_models_tag_points_new_tag(run, idle_stack, tmp_path):
 @pytest.mark.slow
 def test_jobs_submit_wait_shows_progress_until_success(run, working_stack, tiny_model_dir, tmp_path):
     config = tmp_path / "pipeline.toml"
-    config.write_text('rates = [0.0, 0.35]\ncalibration_samples = 4\ncalibration_length = 64\n'
+    config.write_text('rates = [0.0, 0.35]\ncalibration_samples = 4\ncalibration_length = 64\nfinetune = {enabled = false}\n'
                       'eval_windows = 2\neval_length = 64\nbatch_size = 2\n')
     result = run("jobs", "submit", str(tiny_model_dir), "--model", "cli-wait", "--config", str(config), "--wait",
                  "--poll-interval", "0.5", env={"UNIQL_SERVER": working_stack.url,

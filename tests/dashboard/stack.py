@@ -141,6 +141,7 @@ def upload_model(stack: ServiceStack, model_dir: Path, name: str = "tiny-llama")
 
 # Small pipeline settings: a tiny model compresses in about a minute on two CPU cores (measured with 3 rates).
 FAST_PIPELINE_CONFIG = {"rates": [0.0, 0.15, 0.35], "calibration_samples": 4, "calibration_length": 64,
+                        "finetune": {"enabled": False},
                         "eval_windows": 2, "eval_length": 64, "batch_size": 2}
 
 

@@ -53,6 +53,7 @@ def test_upload_compress_and_pull_two_rates(api, settings, make_token, start_wor
                              headers={"Content-Type": "application/gzip"})
         assert source.status_code == 201, source.text
         config = {"rates": [0.0, 0.15, 0.35], "calibration_samples": 8, "calibration_length": 64,
+                  "finetune": {"enabled": False},
                   "group_size": 32, "head_dim_step": 16, "eval_windows": 2, "eval_length": 32,
                   "calibration_text": str(text), "eval_texts": {"wiki": str(text)}, "device": "auto"}
         body = {"source_model_id": source.json()["id"], "model": "tiny-llama", "tag": "v1", "config": config}
