@@ -37,6 +37,7 @@ def genai(path: str, prompt: int, generate: int, threads: int) -> dict:
 
 
 def llamacpp(path: str, prompt: int, generate: int, threads: int) -> dict:
+    import llama_cpp
     from llama_cpp import Llama
 
     model = Llama(model_path=path, n_ctx=prompt + generate + 8, n_threads=threads, n_batch=prompt, verbose=False)
@@ -45,9 +46,11 @@ def llamacpp(path: str, prompt: int, generate: int, threads: int) -> dict:
     model.eval(ids)
     prefill = time.perf_counter() - started
     started = time.perf_counter()
+    vocab = model.n_vocab()
     for _ in range(generate):
-        token = int(np.argmax(model.scores[model.n_tokens - 1]))
-        model.eval([token])
+        # logits_all=False leaves Llama.scores empty, so read the last row from the context
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(model._ctx.ctx, -1), shape=(vocab,))
+        model.eval([int(np.argmax(logits))])
     decode = time.perf_counter() - started
     return {"prefill_tok_s": prompt / prefill, "decode_tok_s": generate / decode, "weight_bytes": os.path.getsize(path)}
 

@@ -17,9 +17,22 @@ from uniql.artifact import Artifact
 logger = logging.getLogger(__name__)
 
 
+# Growth step, in tokens, of the KV cache buffers. A reallocated buffer has room for the current
+# tokens plus 1 to KV_CACHE_STEP more, so decoding copies the cache once every KV_CACHE_STEP tokens.
+KV_CACHE_STEP = 256
+
+
 @dataclass
 class KVCache:
-    """Per-layer keys and values ``[B, Hkv, S, k_i]`` plus the attention mask ``[B, S]``."""
+    """Per-layer key and value buffers ``[B, Hkv, C, k_i]`` plus the attention mask ``[B, S]``.
+
+    Only the first ``S`` (``length``) positions of each buffer contain keys and values. The session
+    writes new ones into the buffers in place, so ``Engine.forward`` shares the buffers between
+    the cache it reads and the cache it returns until they have to grow.
+
+    NOTE: a forward from a cache overwrites the newer tokens of every cache returned after it
+    that shares its buffers, so a caller must extend only the latest cache of a sequence.
+    """
 
     keys: list[np.ndarray]
     values: list[np.ndarray]
@@ -28,6 +41,10 @@ class KVCache:
     @property
     def length(self) -> int:
         return self.mask.shape[1]
+
+    @property
+    def capacity(self) -> int:
+        return self.keys[0].shape[2] if self.keys else 0
 
 
 @dataclass
@@ -98,6 +115,22 @@ class Engine:
         empty = [np.zeros((batch, kv_heads, 0, dim), dtype=np.float32) for dim in self.head_dims]
         return KVCache(keys=list(empty), values=list(empty), mask=np.zeros((batch, 0), dtype=np.int64))
 
+    def _reserve(self, cache: KVCache, length: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Return buffers of ``cache`` that hold ``length`` tokens, reallocated when they are too short."""
+        if length <= cache.capacity:
+            return cache.keys, cache.values
+        capacity = min(self.max_context, -(-(length + KV_CACHE_STEP) // KV_CACHE_STEP) * KV_CACHE_STEP)
+        past = cache.length
+
+        def grow(buffer: np.ndarray) -> np.ndarray:
+            batch, heads, _, dim = buffer.shape
+            # np.empty is enough because GroupQueryAttention reads only the first seqlens_k + 1 positions.
+            grown = np.empty((batch, heads, capacity, dim), dtype=np.float32)
+            grown[:, :, :past] = buffer[:, :, :past]
+            return grown
+
+        return [grow(buffer) for buffer in cache.keys], [grow(buffer) for buffer in cache.values]
+
     def kv_bytes_per_token(self) -> int:
         """Bytes of KV cache one token of one sequence takes (float32 keys and values)."""
         return 2 * 4 * self.config["num_key_value_heads"] * sum(self.head_dims)
@@ -117,15 +150,22 @@ class Engine:
         # Real tokens get positions 0, 1, ... whatever padding precedes them.
         positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0)[:, -input_ids.shape[1]:]
 
-        feeds = {"input_ids": input_ids, "position_ids": positions, "attention_mask": mask}
+        keys, values = self._reserve(cache, mask.shape[1])
+        binding = self.session.io_binding()
+        binding.bind_cpu_input("input_ids", input_ids)
+        binding.bind_cpu_input("position_ids", np.ascontiguousarray(positions))
+        binding.bind_cpu_input("attention_mask", mask)
+        binding.bind_output("logits")
+        # Binding one buffer as both past and present makes GroupQueryAttention append the new
+        # keys and values in place instead of copying the whole cache every step.
         for index in range(len(self.head_dims)):
-            feeds[f"past_key.{index}"] = cache.keys[index]
-            feeds[f"past_value.{index}"] = cache.values[index]
-        results = self.session.run(None, feeds)
-        layers = len(self.head_dims)
-        keys = [results[1 + 2 * index] for index in range(layers)]
-        values = [results[2 + 2 * index] for index in range(layers)]
-        return results[0], KVCache(keys, values, mask)
+            for kind, buffers in (("key", keys), ("value", values)):
+                buffer = ort.OrtValue.ortvalue_from_numpy(buffers[index])
+                binding.bind_ortvalue_input(f"past_{kind}.{index}", buffer)
+                binding.bind_ortvalue_output(f"present_{kind}.{index}", buffer)
+        self.session.run_with_iobinding(binding)
+        logits = binding.get_outputs()[0].numpy()
+        return logits, KVCache(keys, values, mask)
 
     def logits(self, input_ids: np.ndarray) -> np.ndarray:
         """Last-position logits ``[B, V]`` of a full recompute without padding."""

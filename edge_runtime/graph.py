@@ -2,9 +2,11 @@
 
 Graph inputs: ``input_ids`` int64 ``[B, T]``, ``position_ids`` int64 ``[B, T]``,
 ``attention_mask`` int64 ``[B, S]`` (1 for real tokens, 0 for left padding, past and new tokens),
-and per layer ``past_key.{i}``/``past_value.{i}`` float32 ``[B, Hkv, P, k_i]`` with
-``P = S - T``. Outputs: ``logits`` float32 ``[B, V]`` of the last position only, and
-``present_key.{i}``/``present_value.{i}`` ``[B, Hkv, S, k_i]``.
+and per layer ``past_key.{i}``/``past_value.{i}`` float32 ``[B, Hkv, P, k_i]``. Outputs:
+``logits`` float32 ``[B, V]`` of the last position only, and ``present_key.{i}``/``present_value.{i}``.
+Either ``P = S - T`` and the presents are new ``[B, Hkv, S, k_i]`` tensors, or the caller binds
+one buffer of ``C >= S`` positions as both past and present of a layer, and GroupQueryAttention
+writes the new keys and values into positions ``S - T .. S - 1`` of it (what ``Engine`` does).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import onnx
 from onnx import TensorProto, helper
 
 from edge_runtime.graph_ops import (
-    GraphBuilder, apply_rope, attention_mask, gather_q4, gather_q4_supported, grouped_attention, linear_q4, rms_norm,
-    rope_angles, split_heads,
+    GraphBuilder, apply_rope, attention_mask, gather_q4, gather_q4_supported, group_query_attention, linear_q4,
+    rms_norm, rope_angles, sequence_lengths, split_heads,
 )
 from uniql.artifact import QuantizedTensor
 
@@ -84,8 +86,9 @@ def build_decoder_model(
 
     hidden = embedding(graph, tensors["embed_tokens.weight"])                                # (B, T, d)
     mask = attention_mask(graph, "input_ids", "attention_mask")
+    lengths = sequence_lengths(graph, "attention_mask")
     positions = graph.op("Cast", ["position_ids"], "positions", to=TensorProto.FLOAT)
-    positions = graph.op("Unsqueeze", [positions, graph.const_i64([1, 3])], "positions")     # (B, 1, T, 1)
+    positions = graph.op("Unsqueeze", [positions, graph.const_i64([2, 3])], "positions")     # (B, T, 1, 1)
 
     for index, shape in enumerate(shapes):
         for kind in ("key", "value"):
@@ -93,7 +96,7 @@ def build_decoder_model(
             inputs.append(helper.make_tensor_value_info(f"past_{kind}.{index}", TensorProto.FLOAT, dims))
             outputs.append(helper.make_tensor_value_info(f"present_{kind}.{index}", TensorProto.FLOAT,
                                                          ["batch", kv_heads, "total", shape.head_dim]))
-        hidden = decoder_layer(graph, tensors, config, index, shape, hidden, positions, mask)
+        hidden = decoder_layer(graph, tensors, config, index, shape, hidden, positions, mask, lengths)
 
     hidden = rms_norm(graph, hidden, tensors["norm.weight"], config["rms_norm_eps"], "final_norm")
     last = graph.op("Gather", [hidden, graph.const_i64([-1])], "last", axis=1)              # (B, 1, d)
@@ -107,14 +110,14 @@ def build_decoder_model(
 
 def decoder_layer(
     graph: GraphBuilder, tensors: dict[str, Any], config: dict[str, Any], index: int, shape: LayerShape,
-    hidden: str, positions: str, mask: str,
+    hidden: str, positions: str, mask: str, lengths: tuple[str, str],
 ) -> str:
     """Append decoder layer ``index``; returns the residual stream ``[B, T, d]``."""
     prefix = f"layers.{index}"
     eps = config["rms_norm_eps"]
 
     normed = rms_norm(graph, hidden, tensors[f"{prefix}.input_layernorm.weight"], eps, f"l{index}_attn_norm")
-    attended = attention_block(graph, tensors, config, index, shape, normed, positions, mask)
+    attended = attention_block(graph, tensors, config, index, shape, normed, positions, mask, lengths)
     hidden = graph.op("Add", [hidden, attended], f"l{index}_residual")
 
     normed = rms_norm(graph, hidden, tensors[f"{prefix}.post_attention_layernorm.weight"], eps, f"l{index}_mlp_norm")
@@ -128,9 +131,12 @@ def decoder_layer(
 
 def attention_block(
     graph: GraphBuilder, tensors: dict[str, Any], config: dict[str, Any], index: int, shape: LayerShape,
-    x: str, positions: str, mask: str,
+    x: str, positions: str, mask: str, lengths: tuple[str, str],
 ) -> str:
-    """Self-attention of layer ``index`` with RoPE and the KV cache; returns ``[B, T, d]``."""
+    """Self-attention of layer ``index`` with RoPE and the KV cache; returns ``[B, T, d]``.
+
+    ``lengths`` are the ``seqlens_k`` and ``total_sequence_length`` inputs of GroupQueryAttention.
+    """
     prefix = f"layers.{index}.self_attn"
     query_heads, kv_heads, head_dim = config["num_attention_heads"], config["num_key_value_heads"], shape.head_dim
     hint = f"l{index}_attn"
@@ -150,8 +156,8 @@ def attention_block(
     q = apply_rope(graph, q, *rope_angles(graph, positions, query_frequencies, scaling, f"{hint}_qrope"), head_dim, hint)
     k = apply_rope(graph, k, *rope_angles(graph, positions, kv_frequencies, scaling, f"{hint}_krope"), head_dim, hint)
 
-    graph.nodes.append(helper.make_node("Concat", [f"past_key.{index}", k], [f"present_key.{index}"], axis=2))
-    graph.nodes.append(helper.make_node("Concat", [f"past_value.{index}", v], [f"present_value.{index}"], axis=2))
-    context = grouped_attention(graph, q, f"present_key.{index}", f"present_value.{index}", mask,
-                                (query_heads, kv_heads, head_dim), config["softmax_scale"], hint)
+    # GroupQueryAttention appends k and v to the past cache itself, in place when past and present share a buffer.
+    context = group_query_attention(
+        graph, [q, k, v, f"past_key.{index}", f"past_value.{index}", *lengths], mask,
+        [f"present_key.{index}", f"present_value.{index}"], (query_heads, kv_heads), config["softmax_scale"], hint)
     return linear_q4(graph, context, tensors[f"{prefix}.o_proj.weight"], tensors.get(f"{prefix}.o_proj.bias"), f"{hint}_o")

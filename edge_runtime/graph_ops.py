@@ -166,14 +166,13 @@ def rms_norm(graph: GraphBuilder, x: str, weight: np.ndarray, eps: float, hint: 
 
 
 def split_heads(graph: GraphBuilder, x: str, heads: int, head_dim: int, hint: str) -> str:
-    """``[B, T, H*k]`` to ``[B, H, T, k]``."""
-    shaped = graph.op("Reshape", [x, graph.const_i64([0, 0, heads, head_dim])], hint)
-    return graph.op("Transpose", [shaped], hint, perm=[0, 2, 1, 3])
+    """``[B, T, H*k]`` to ``[B, T, H, k]``."""
+    return graph.op("Reshape", [x, graph.const_i64([0, 0, heads, head_dim])], hint)
 
 
 def rope_angles(graph: GraphBuilder, positions: str, frequencies: np.ndarray, scaling: float, hint: str) -> tuple[str, str]:
-    """Cos and sin ``[B, H, T, k/2]`` from float positions ``[B, 1, T, 1]`` and frequencies ``[H, k/2]``."""
-    table = graph.initializer(frequencies[:, None, :].astype(np.float32), f"{hint}_freq")  # (H, 1, k/2)
+    """Cos and sin ``[B, T, H, k/2]`` from float positions ``[B, T, 1, 1]`` and frequencies ``[H, k/2]``."""
+    table = graph.initializer(frequencies.astype(np.float32), f"{hint}_freq")
     angles = graph.op("Mul", [positions, table], hint)
     scale = graph.const_f32(scaling)
     cos = graph.op("Mul", [graph.op("Cos", [angles], hint), scale], hint)
@@ -182,7 +181,7 @@ def rope_angles(graph: GraphBuilder, positions: str, frequencies: np.ndarray, sc
 
 
 def apply_rope(graph: GraphBuilder, x: str, cos: str, sin: str, head_dim: int, hint: str) -> str:
-    """Rotate-half RoPE on ``x [B, H, T, k]`` where kept pair ``t`` is ``(t, t + k/2)``."""
+    """Rotate-half RoPE on ``x [B, T, H, k]`` where kept pair ``t`` is ``(t, t + k/2)``."""
     half = head_dim // 2
     first, second = graph.ops("Split", [x, graph.const_i64([half, half])], 2, hint, axis=-1)
     new_first = graph.op("Sub", [graph.op("Mul", [first, cos], hint), graph.op("Mul", [second, sin], hint)], hint)
@@ -190,31 +189,48 @@ def apply_rope(graph: GraphBuilder, x: str, cos: str, sin: str, head_dim: int, h
     return graph.op("Concat", [new_first, new_second], hint, axis=-1)
 
 
-def grouped_attention(
-    graph: GraphBuilder, q: str, k: str, v: str, mask: str, shape: tuple[int, int, int], scale: float, hint: str
+def group_query_attention(
+    graph: GraphBuilder, inputs: list[str], mask: str, present: list[str], heads: tuple[int, int], scale: float,
+    hint: str,
 ) -> str:
-    """Causal grouped-query attention; returns ``[B, T, Hq*k]``.
+    """Causal grouped-query attention with ``com.microsoft::GroupQueryAttention``; returns ``[B, T, Hq*k]``.
 
-    ``q [B, Hq, T, k]``, ``k``/``v`` ``[B, Hkv, S, k]``, ``mask [B, 1, 1, T, S]`` additive.
-    ``shape`` is ``(Hq, Hkv, k)``. Query head ``h`` reads KV head ``h // (Hq/Hkv)``, so the
-    queries of one KV group are contiguous and attend through one batched MatMul.
+    ``inputs`` are ``q [B, T, Hq, k]``, ``k``/``v`` ``[B, T, Hkv, k]`` with RoPE already applied,
+    the past keys and values ``[B, Hkv, P, k]``, ``seqlens_k`` and ``total_sequence_length``.
+    ``present`` names the key and value outputs: ``[B, Hkv, S, k]``, or the past buffers
+    themselves when the caller binds the same buffer as past and present.
+    ``mask [B, 1, T, S]`` is additive. ``heads`` is ``(Hq, Hkv)``, and query head ``h`` reads KV
+    head ``h // (Hq/Hkv)``, the op's grouping.
     """
-    query_heads, kv_heads, head_dim = shape
-    group = query_heads // kv_heads
-    grouped_q = graph.op("Reshape", [q, graph.const_i64([0, kv_heads, group, -1, head_dim])], hint)  # (B, Hkv, G, T, k)
-    keys_t = graph.op("Unsqueeze", [graph.op("Transpose", [k], hint, perm=[0, 1, 3, 2]), graph.const_i64([2])], hint)
-    scores = graph.op("MatMul", [grouped_q, keys_t], hint)                                          # (B, Hkv, G, T, S)
-    scores = graph.op("Add", [graph.op("Mul", [scores, graph.const_f32(scale)], hint), mask], hint)
-    weights = graph.op("Softmax", [scores], hint, axis=-1)
-    values = graph.op("Unsqueeze", [v, graph.const_i64([2])], hint)                                 # (B, Hkv, 1, S, k)
-    context = graph.op("MatMul", [weights, values], hint)                                          # (B, Hkv, G, T, k)
-    context = graph.op("Reshape", [context, graph.const_i64([0, query_heads, -1, head_dim])], hint)
-    context = graph.op("Transpose", [context], hint, perm=[0, 2, 1, 3])
-    return graph.op("Reshape", [context, graph.const_i64([0, 0, query_heads * head_dim])], hint)
+    query_heads, kv_heads = heads
+    q, k, v, *rest = inputs
+    flat = [graph.op("Reshape", [value, graph.const_i64([0, 0, -1])], hint) for value in (q, k, v)]
+    output = graph.fresh(hint)
+    # Inputs 7 to 9 (cos_cache, sin_cache, position_ids) stay empty because do_rotary is 0.
+    graph.nodes.append(helper.make_node(
+        "GroupQueryAttention", [*flat, *rest, "", "", "", mask], [output, *present], name=output,
+        domain="com.microsoft", num_heads=query_heads, kv_num_heads=kv_heads, scale=scale, do_rotary=0))
+    return output
+
+
+def sequence_lengths(graph: GraphBuilder, mask: str) -> tuple[str, str]:
+    """``seqlens_k`` int32 ``[B]`` and ``total_sequence_length`` int32 scalar for GroupQueryAttention.
+
+    Every row counts all ``S`` positions, left padding included, because the additive mask hides
+    the padding, so ``seqlens_k`` is ``S - 1`` in every row.
+    """
+    shape = graph.op("Shape", [mask], "lengths")
+    total = graph.op("Cast", [graph.op("Gather", [shape, graph.const_i64([1])], "lengths", axis=0)], "lengths",
+                     to=TensorProto.INT32)                                                         # (1,)
+    last = graph.op("Sub", [total, graph.constant(np.asarray([1], dtype=np.int32), "const")], "lengths")
+    batch = graph.op("Gather", [shape, graph.const_i64([0])], "lengths", axis=0)                  # (1,)
+    seqlens = graph.op("Expand", [last, batch], "lengths")
+    total = graph.op("Squeeze", [total, graph.const_i64([0])], "lengths")
+    return seqlens, total
 
 
 def attention_mask(graph: GraphBuilder, input_ids: str, mask: str) -> str:
-    """Additive mask ``[B, 1, 1, T, S]``: key ``j`` is visible to new token ``i`` when
+    """Additive mask ``[B, 1, T, S]``: key ``j`` is visible to new token ``i`` when
     ``j <= S - T + i`` (causal) and ``attention_mask[b, j] == 1`` (not padding)."""
     total = graph.op("Gather", [graph.op("Shape", [mask], "mask"), graph.const_i64([1])], "mask", axis=0)
     new = graph.op("Gather", [graph.op("Shape", [input_ids], "mask"), graph.const_i64([1])], "mask", axis=0)
@@ -228,7 +244,7 @@ def attention_mask(graph: GraphBuilder, input_ids: str, mask: str) -> str:
                            to=TensorProto.BOOL)                                                    # (B, 1, S)
     allowed = graph.op("And", [causal, not_padding], "mask")                                       # (B, T, S)
     additive = graph.op("Where", [allowed, graph.const_f32(0.0), graph.const_f32(MASK_VALUE)], "mask")
-    return graph.op("Unsqueeze", [additive, graph.const_i64([1, 2])], "mask")
+    return graph.op("Unsqueeze", [additive, graph.const_i64([1])], "mask")
 
 
 def _scalar(graph: GraphBuilder, value: int) -> str:

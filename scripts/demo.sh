@@ -15,8 +15,9 @@ model_dir="$(uniql assets fetch smollm2-135m | tail -n 1)"
 echo "model directory: $model_dir" >&2
 
 # Resumes from checkpoints if interrupted; does nothing if the artifact is already current.
+# Evaluates every rate and prints the perplexity and size table at the end.
 uniql compress "$model_dir" --out "$artifact"
-uniql eval "$artifact" --rates "0,$rate,0.35" --windows 8
+uniql edge status --artifact "$artifact"
 uniql generate "$artifact" "Write one sentence about the sea." --rate "$rate"
 
 if [ "${SERVE:-1}" = "1" ]; then

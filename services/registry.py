@@ -73,16 +73,34 @@ def publish_artifact(
         session.add(manifest)
         session.flush()
         session.add_all(ManifestBlob(manifest_id=manifest.id, blob_digest=digest) for digest in sizes)
-    tag_row = session.scalar(select(Tag).where(Tag.repository_id == repository.id, Tag.name == tag))
-    if tag_row is None:
-        session.add(Tag(repository_id=repository.id, name=tag, manifest_id=manifest.id))
-    else:
-        tag_row.manifest_id = manifest.id
-    session.flush()
+    point_tag(session, repository, tag, manifest)
     logger.info(
         "published %s:%s (manifest %s, %d blobs, %d bytes)", model, tag, manifest_digest, len(sizes), sum(sizes.values())
     )
     return manifest_digest
+
+
+def point_tag(session: Session, repository: Repository, tag: str, manifest: Manifest) -> Tag:
+    """Create ``tag`` in ``repository`` or move it to ``manifest``, and return the tag row (not committed).
+
+    A single upsert, so concurrent requests for the same new tag do not fail on the unique
+    (repository, name) constraint. A tag that already points at ``manifest`` keeps its ``updated_at``.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Tag).values(repository_id=repository.id, name=tag, manifest_id=manifest.id, updated_at=utcnow())
+    statement = statement.on_conflict_do_update(
+        index_elements=["repository_id", "name"],
+        set_={"manifest_id": statement.excluded.manifest_id, "updated_at": statement.excluded.updated_at},
+        where=Tag.manifest_id != statement.excluded.manifest_id,
+    )
+    session.execute(statement)
+    # populate_existing replaces a copy of the row that this session loaded before the upsert.
+    return session.scalars(
+        select(Tag)
+        .where(Tag.repository_id == repository.id, Tag.name == tag)
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def _verified_size(artifact_dir: Path, digest: str, expected_size: int | None) -> int:

@@ -104,7 +104,6 @@ def tag_model(client: ApiClient, source: str, tag: str) -> None:
     namespace, model, reference = parse_reference(source)
     digest = client.request("HEAD", f"{model_path(namespace, model)}/manifests/{reference}").headers[
         "Uniql-Content-Digest"]
-    # NOTE: the service has no tagging route yet; this sends the request the registry is expected to accept.
     client.request("PUT", f"{model_path(namespace, model)}/tags/{tag}", json={"digest": digest})
     click.echo(f"{namespace}/{model}:{tag} -> {digest}")
 

@@ -1,18 +1,24 @@
-"""Registry listing and maintenance: models, tags, tag deletion and garbage collection."""
+"""Registry listing and maintenance: models, tags, setting and deleting tags, and garbage collection."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 from sqlalchemy import select
 
-from services.auth import AdminPrincipal, PullPrincipal, resolve_namespace
-from services.db.models import Repository, Tag
+from services.auth import (
+    AdminPrincipal,
+    PullPrincipal,
+    SubmitPrincipal,
+    resolve_namespace,
+)
+from services.db.models import Manifest, Repository, Tag
 from services.deps import SessionDep, SettingsDep, StoreDep
 from services.errors import ForbiddenError, NotFoundError
 from services.naming import NAME_PATTERN, TAG_PATTERN
-from services.registry import collect_garbage
+from services.registry import collect_garbage, point_tag
 from services.routes.registry_content import get_repository
 from services.schemas.registry import (
     GarbageCollectionPublic,
@@ -20,7 +26,10 @@ from services.schemas.registry import (
     ModelPublic,
     TagList,
     TagPublic,
+    TagUpdate,
 )
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["registry"])
 
@@ -58,6 +67,33 @@ def list_tags(namespace: NamespaceName, model: ModelName, session: SessionDep, p
     """List the tags of a model and the manifest digest each points to."""
     repository = get_repository(session, principal, namespace, model)
     return TagList(items=[_tag_public(namespace, model, tag) for tag in _tags(session, repository)])
+
+
+@router.put("/namespaces/{namespace}/models/{model}/tags/{tag}", response_model=TagPublic)
+def set_tag(
+    namespace: NamespaceName, model: ModelName, tag: TagName, body: TagUpdate,
+    session: SessionDep, principal: SubmitPrincipal,
+) -> TagPublic:
+    """Point a tag at a manifest already stored in the model, creating the tag or moving it.
+
+    Repeating the request changes nothing. The manifest the tag pointed to before stays until
+    garbage collection finds it untagged.
+    """
+    repository = get_repository(session, principal, namespace, model)
+    manifest = session.scalar(
+        select(Manifest).where(Manifest.repository_id == repository.id, Manifest.digest == body.digest)
+    )
+    if manifest is None:
+        raise NotFoundError(
+            f"manifest {body.digest} not found in model {namespace}/{model}. A tag can point only at a manifest "
+            f"of its own model, so list the model's tags and digests with GET /v1/namespaces/{namespace}/models/{model}/tags"
+        )
+    # NOTE: a garbage collection run that already selected this manifest as untagged still deletes it after
+    # the commit below. The new tag goes with it (ON DELETE CASCADE), because collect_garbage does not recheck.
+    row = point_tag(session, repository, tag, manifest)
+    session.commit()
+    logger.info("tag %s/%s:%s points at %s (token %d)", namespace, model, tag, manifest.digest, principal.token_id)
+    return _tag_public(namespace, model, row)
 
 
 @router.delete("/namespaces/{namespace}/models/{model}/tags/{tag}", status_code=204, response_class=Response)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.naming import DIGEST_PATTERN
 
 
 class TagPublic(BaseModel):
@@ -12,6 +14,14 @@ class TagPublic(BaseModel):
     digest: str = Field(description="Digest of the manifest the tag points to.")
     reference: str = Field(description="NAMESPACE/MODEL:TAG")
     updated_at: datetime
+
+
+class TagUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    digest: str = Field(
+        pattern=DIGEST_PATTERN, description="Digest of a manifest already stored in the model (sha256:<64 hex digits>)."
+    )
 
 
 class ModelPublic(BaseModel):

@@ -238,7 +238,6 @@ def test_models_list_show_delete_and_gc(run, idle_stack, tmp_path):
     assert json.loads(collected.stdout)["manifests_deleted"] >= 1
 
 
-@pytest.mark.xfail(reason="the registry has no route that sets a tag yet (PUT .../tags/{tag})", strict=True)
 def test_models_tag_points_new_tag(run, idle_stack, tmp_path):
     publish_evaluated_artifact(idle_stack, tmp_path, "cli-tagged")
     result = run("models", "tag", "acme/cli-tagged:v1", "stable", token=idle_stack.admin_token)

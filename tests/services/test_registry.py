@@ -165,3 +165,112 @@ def test_models_listing(client, settings, session_factory, tmp_path, pull_token)
     assert body["items"][0]["tags"][0]["reference"] == "acme/tiny:v1"
     assert json.loads(client.get("/v1/namespaces/acme/models/tiny/manifests/v1",
                                  headers=auth(pull_token)).content)["schema"] == "uniql.artifact"
+
+
+def tag_url(model="tiny", tag="stable", namespace="acme"):
+    return f"/v1/namespaces/{namespace}/models/{model}/tags/{tag}"
+
+
+def test_put_tag_creates_tag(client, settings, session_factory, tmp_path, make_token):
+    _, digest, artifact_dir = publish(settings, session_factory, tmp_path, tag="v1", seed=1)
+    submit = make_token(["submit"], "acme")
+
+    response = client.put(tag_url(), json={"digest": digest}, headers=auth(submit))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["name"] == "stable"
+    assert body["digest"] == digest
+    assert body["reference"] == "acme/tiny:stable"
+
+    tags = client.get("/v1/namespaces/acme/models/tiny/tags", headers=auth(submit)).json()["items"]
+    assert {tag["name"]: tag["digest"] for tag in tags} == {"stable": digest, "v1": digest}
+    manifest = client.get("/v1/namespaces/acme/models/tiny/manifests/stable", headers=auth(submit))
+    assert manifest.content == (artifact_dir / "manifest.json").read_bytes()
+
+
+def test_put_tag_is_idempotent(client, settings, session_factory, tmp_path, make_token):
+    _, digest, _ = publish(settings, session_factory, tmp_path, seed=1)
+    admin = make_token(["admin"], "acme")
+
+    first = client.put(tag_url(), json={"digest": digest}, headers=auth(admin))
+    second = client.put(tag_url(), json={"digest": digest}, headers=auth(admin))
+    assert first.status_code == 200
+    assert second.status_code == 200
+    assert second.json() == first.json()
+
+
+def test_put_tag_moves_existing_tag(client, settings, session_factory, tmp_path, make_token):
+    _, old_digest, _ = publish(settings, session_factory, tmp_path, tag="v1", seed=1)
+    _, new_digest, _ = publish(settings, session_factory, tmp_path, tag="v2", seed=2)
+    admin = make_token(["admin"], "acme")
+    root = make_token(["admin"], None)
+    before = client.put(tag_url(tag="stable"), json={"digest": old_digest}, headers=auth(admin)).json()
+
+    moved = client.put(tag_url(tag="stable"), json={"digest": new_digest}, headers=auth(admin))
+    assert moved.status_code == 200
+    assert moved.json()["digest"] == new_digest
+    assert moved.json()["updated_at"] >= before["updated_at"]
+    head = client.head("/v1/namespaces/acme/models/tiny/manifests/stable", headers=auth(admin))
+    assert head.headers["Uniql-Content-Digest"] == new_digest
+
+    # Moving v1 away leaves the old manifest untagged, so garbage collection may delete it.
+    client.put(tag_url(tag="v1"), json={"digest": new_digest}, headers=auth(admin))
+    result = client.post("/v1/registry/gc", headers=auth(root)).json()
+    assert result["manifests_deleted"] == 1
+    old = client.get(f"/v1/namespaces/acme/models/tiny/manifests/{old_digest}", headers=auth(admin))
+    assert old.status_code == 404
+
+
+def test_put_tag_unknown_digest_is_404(client, settings, session_factory, tmp_path, make_token):
+    publish(settings, session_factory, tmp_path, model="tiny", seed=1)
+    _, other_model_digest, _ = publish(settings, session_factory, tmp_path, model="other", seed=2)
+    admin = make_token(["admin"], "acme")
+
+    for digest in ("sha256:" + "0" * 64, other_model_digest):
+        response = client.put(tag_url(), json={"digest": digest}, headers=auth(admin))
+        assert response.status_code == 404
+        assert f"manifest {digest} not found in model acme/tiny" in response.json()["detail"]
+    tags = client.get("/v1/namespaces/acme/models/tiny/tags", headers=auth(admin)).json()["items"]
+    assert [tag["name"] for tag in tags] == ["v1"]
+
+
+def test_put_tag_unknown_model_or_namespace_is_404(client, settings, session_factory, tmp_path, make_token):
+    _, digest, _ = publish(settings, session_factory, tmp_path, seed=1)
+    root = make_token(["admin"], None)
+
+    missing_model = client.put(tag_url(model="absent"), json={"digest": digest}, headers=auth(root))
+    assert missing_model.status_code == 404
+    assert "model acme/absent not found" in missing_model.json()["detail"]
+    missing_namespace = client.put(tag_url(namespace="nobody"), json={"digest": digest}, headers=auth(root))
+    assert missing_namespace.status_code == 404
+    assert "namespace 'nobody' not found" in missing_namespace.json()["detail"]
+
+
+@pytest.mark.parametrize("body", [{"digest": "sha256:ABC"}, {"digest": "md5:" + "0" * 32}, {"digest": "v1"},
+                                  {}, {"digest": "sha256:" + "0" * 64, "extra": 1}])
+def test_put_tag_malformed_body_is_422(client, settings, session_factory, tmp_path, make_token, body):
+    publish(settings, session_factory, tmp_path, seed=1)
+    response = client.put(tag_url(), json=body, headers=auth(make_token(["admin"], "acme")))
+    assert response.status_code == 422
+
+
+def test_put_tag_needs_submit_scope(client, settings, session_factory, tmp_path, pull_token):
+    _, digest, _ = publish(settings, session_factory, tmp_path, seed=1)
+    response = client.put(tag_url(), json={"digest": digest}, headers=auth(pull_token))
+    assert response.status_code == 403
+    assert "needs the 'submit' scope" in response.json()["detail"]
+    assert client.put(tag_url(), json={"digest": digest}).status_code == 401
+
+
+def test_put_tag_other_tenant_is_404(client, settings, session_factory, tmp_path, make_token):
+    _, digest, _ = publish(settings, session_factory, tmp_path, seed=1, namespace="acme")
+    with session_factory() as session:
+        get_or_create_namespace(session, "rival")
+        session.commit()
+    rival_admin = make_token(["admin"], "rival")
+
+    response = client.put(tag_url(namespace="acme"), json={"digest": digest}, headers=auth(rival_admin))
+    assert response.status_code == 404
+    assert "namespace 'acme' not found" in response.json()["detail"]
+    tags = client.get("/v1/namespaces/acme/models/tiny/tags", headers=auth(make_token(["pull"], "acme"))).json()
+    assert [tag["name"] for tag in tags["items"]] == ["v1"]

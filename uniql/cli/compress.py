@@ -65,7 +65,11 @@ def compress(model_dir: Path, out_dir: Path, config_file: Path | None, rates: st
 
         digest = source_digest(model_dir)
         if _artifact_is_current(out_dir, digest, config, overwrite):
-            click.echo(f"{out_dir} already holds this artifact; nothing to do")
+            from uniql.cli.tables import print_rate_table
+
+            click.echo(f"{out_dir} already contains this artifact; nothing to do", err=True)
+            print_rate_table(out_dir)
+            click.echo(str(out_dir))
             return
         workdir = workdir or out_dir.with_name(out_dir.name + ".work")
         stages = STAGES if run_eval else tuple(stage for stage in STAGES if stage != "evaluate")
