@@ -13,7 +13,7 @@ import sys
 import time
 
 
-def measure(artifact: str, rate: float, prompt_length: int, generate: int, threads: int) -> dict:
+def measure(artifact: str, rate: float, prompt_length: int, generate: int, threads: int, accuracy_level: int = 0) -> dict:
     """Load the engine at ``rate`` and time one prefill and ``generate`` greedy decode steps (batch 1)."""
     import resource
 
@@ -21,7 +21,7 @@ def measure(artifact: str, rate: float, prompt_length: int, generate: int, threa
 
     from edge_runtime.engine import Engine
 
-    engine = Engine.load(artifact, rate, threads=threads)
+    engine = Engine.load(artifact, rate, threads=threads, accuracy_level=accuracy_level)
     vocab = engine.config["vocab_size"]
     ids = np.random.default_rng(0).integers(0, vocab, (1, prompt_length))
     engine.logits(ids[:, :8])  # warm-up
@@ -45,16 +45,19 @@ def main() -> None:
     parser.add_argument("--prompt", type=int, default=128, help="prompt length in tokens")
     parser.add_argument("--generate", type=int, default=64, help="decode steps")
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: all cores)")
+    parser.add_argument("--accuracy-level", type=int, default=0, choices=(0, 4),
+                        help="MatMulNBits compute: 0 float32 activations (exact), 4 int8 activations")
     parser.add_argument("--one", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.one is not None:
-        print(json.dumps(measure(args.artifact, args.one, args.prompt, args.generate, args.threads)))
+        print(json.dumps(measure(args.artifact, args.one, args.prompt, args.generate, args.threads, args.accuracy_level)))
         return
     rows = []
     for rate in (float(value) for value in args.rates.split(",")):
         command = [sys.executable, __file__, "--artifact", args.artifact, "--prompt", str(args.prompt),
-                   "--generate", str(args.generate), "--threads", str(args.threads), "--one", str(rate)]
+                   "--generate", str(args.generate), "--threads", str(args.threads), "--one", str(rate),
+                   "--accuracy-level", str(args.accuracy_level)]
         rows.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout))
     base = rows[0]
     print(f"{'rate':>6} {'prefill tok/s':>14} {'decode tok/s':>13} {'peak RSS MiB':>13} {'prefill x':>9} {'decode x':>9} {'RSS x':>6}")

@@ -31,9 +31,10 @@ def run_json(command: list[str]) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
-def ours(artifact: str, rate: float, prompt: int, generate: int, threads: int) -> dict:
+def ours(artifact: str, rate: float, prompt: int, generate: int, threads: int, accuracy_level: int = 0) -> dict:
     return run_json([sys.executable, str(HERE / "bench_edge.py"), "--artifact", artifact, "--prompt", str(prompt),
-                     "--generate", str(generate), "--threads", str(threads), "--one", str(rate)])
+                     "--generate", str(generate), "--threads", str(threads), "--one", str(rate),
+                     "--accuracy-level", str(accuracy_level)])
 
 
 def peer(python: str, system: str, path: str, prompt: int, generate: int, threads: int) -> dict:
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--generate", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--int8", action="store_true", help="Also run our engine with int8 activations (accuracy level 4).")
     args = parser.parse_args()
 
     rates = [float(value) for value in args.rates.split(",")]
@@ -79,6 +81,9 @@ def main() -> None:
     for _ in range(args.rounds):
         for rate in rates:
             samples.setdefault(f"uniql {rate:.2f}", []).append(ours(args.artifact, rate, args.prompt, args.generate, args.threads))
+            if args.int8:
+                samples.setdefault(f"uniql {rate:.2f} int8", []).append(
+                    ours(args.artifact, rate, args.prompt, args.generate, args.threads, accuracy_level=4))
         if args.genai_dir:
             samples.setdefault("onnxruntime-genai int4", []).append(
                 peer(args.peer_python, "genai", args.genai_dir, args.prompt, args.generate, args.threads))

@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("model_dir")
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--length", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=None, help="Time only the first N layers on both sides (default: all).")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
 
@@ -48,6 +49,8 @@ def main() -> None:
     stats = collect_statistics(model, windows)
     rates = list(DEFAULT_RATES)
     allocation = allocate(model.config, stats.block_influence(), rates, Granularity(64, 16))
+    if args.layers is not None:
+        stats.layers = stats.layers[: args.layers]
 
     started = time.perf_counter()
     sorted_model = sort_model(model, stats)
@@ -62,7 +65,7 @@ def main() -> None:
             nystrom_refit(model.params[f"layers.{index}.mlp.down_proj.weight"], layer.down_second_moment, kept[index].mlp, order)
     refit = time.perf_counter() - started
 
-    print(f"# sorting cost, {model.config.num_layers} layers, {len(rates)} rates ({today()}; {machine_line()})")
+    print(f"# sorting cost, {len(stats.layers)} of {model.config.num_layers} layers, {len(rates)} rates ({today()}; {machine_line()})")
     print("| method | what runs | seconds |")
     print("|---|---|---|")
     print(f"| UniQL one-pass sort | MLP, Q/K and V/O of every layer, once for all rates | {one_pass:.1f} |")

@@ -27,7 +27,9 @@ def edge() -> None:
 @click.option("--reserve-mib", type=float, default=None, help="Memory to keep free, in MiB (default 256).")
 @click.option("--context-tokens", type=int, default=None, help="Context the KV cache is sized for (default 2048).")
 @click.option("--threads", type=int, default=None, help="onnxruntime intra-op threads (default 0: all cores).")
-def serve(artifact, config_file, host, port, rate, reserve_mib, context_tokens, threads) -> None:
+@click.option("--accuracy-level", type=click.Choice(["0", "4"]), default=None,
+              help="4-bit matmul compute: 0 float32 activations, exact (default); 4 int8 activations, faster decode.")
+def serve(artifact, config_file, host, port, rate, reserve_mib, context_tokens, threads, accuracy_level) -> None:
     """Serve an artifact over an OpenAI-compatible HTTP API, switching rate with free memory."""
     import uvicorn
 
@@ -36,7 +38,8 @@ def serve(artifact, config_file, host, port, rate, reserve_mib, context_tokens, 
     from edge_runtime.server import create_app
 
     flags = {"artifact": str(artifact) if artifact else None, "host": host, "port": port, "rate": rate,
-             "reserve_mib": reserve_mib, "context_tokens": context_tokens, "threads": threads}
+             "reserve_mib": reserve_mib, "context_tokens": context_tokens, "threads": threads,
+             "accuracy_level": int(accuracy_level) if accuracy_level is not None else None}
     try:
         settings = load_settings(config_file, flags)
         daemon = EdgeDaemon(settings)

@@ -31,6 +31,7 @@ class EdgeSettings:
     context_tokens: int = 2048
     monitor_interval: float = 2.0
     threads: int = 0
+    accuracy_level: int = 0            # MatMulNBits compute: 0 float32 (exact), 4 int8 activations (faster decode)
 
     def policy_settings(self) -> PolicySettings:
         reserve = int(self.reserve_mib * 2**20)
@@ -76,4 +77,6 @@ def load_settings(config_file: Path | None = None, flags: dict[str, Any] | None 
     settings = EdgeSettings(**{key: _convert(key, value) for key, value in values.items()})
     if not settings.artifact:
         raise ConfigError("no artifact directory set; pass --artifact DIR or set UNIQL_EDGE_ARTIFACT")
+    if settings.accuracy_level not in (0, 4):
+        raise ConfigError(f"accuracy_level={settings.accuracy_level} is invalid; use 0 (float32, exact) or 4 (int8 activations)")
     return settings

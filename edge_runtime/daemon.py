@@ -44,7 +44,8 @@ class EdgeDaemon:
 
     def __init__(self, settings: EdgeSettings, loader: BandLoader | None = None) -> None:
         self.settings = settings
-        self.loader = loader or LocalLoader(settings.artifact, threads=settings.threads)
+        self.loader = loader or LocalLoader(settings.artifact, threads=settings.threads,
+                                                  accuracy_level=settings.accuracy_level)
         artifact = self.loader.artifact
         self.model_name = settings.model_name or artifact.root.name
         self.tokenizer = EdgeTokenizer(artifact)

@@ -63,9 +63,11 @@ class Engine:
     weights: list[ort.OrtValue] = field(default_factory=list, repr=False)
 
     @classmethod
-    def load(cls, artifact: Artifact | Path | str, rate: float, threads: int = 0) -> "Engine":
+    def load(cls, artifact: Artifact | Path | str, rate: float, threads: int = 0, accuracy_level: int = 0) -> "Engine":
         """Verify and assemble the tensors of ``rate``, build the graph and open a session.
 
+        ``accuracy_level`` is MatMulNBits' compute type: 0 (float32 activations, matches the
+        PyTorch reference) or 4 (int8 activations, faster, not exact).
         Raises ``uniql.errors.ArtifactError`` when a band is missing or fails its digest check.
         """
         if not isinstance(artifact, Artifact):
@@ -73,7 +75,7 @@ class Engine:
         started = time.perf_counter()
         tensors = artifact.load_tensors(rate)
         external_weights: dict[str, np.ndarray] = {}
-        model = build_decoder_model(tensors, artifact.config, external_weights)
+        model = build_decoder_model(tensors, artifact.config, external_weights, accuracy_level)
         head_dims = [shape.head_dim for shape in layer_shapes(tensors, artifact.config)]
         weight_bytes = sum(getattr(value, "nbytes", 0) for value in tensors.values())
         # The weights now live in external_weights as copies, so the band blobs can go.

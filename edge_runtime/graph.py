@@ -69,12 +69,13 @@ def embedding(graph: GraphBuilder, weight: QuantizedTensor | np.ndarray) -> str:
 
 def build_decoder_model(
     tensors: dict[str, Any], config: dict[str, Any], external_weights: dict[str, np.ndarray] | None = None,
+    accuracy_level: int = 0,
 ) -> onnx.ModelProto:
     """Return the ONNX model of the decoder whose sliced tensors are ``tensors``.
 
     With ``external_weights``, the weights go into that dict instead of the model (see ``GraphBuilder``).
     """
-    graph = GraphBuilder(external_weights)
+    graph = GraphBuilder(external_weights, accuracy_level)
     shapes = layer_shapes(tensors, config)
     kv_heads = config["num_key_value_heads"]
     inputs = [

@@ -24,9 +24,10 @@ class BandLoader(Protocol):
 class LocalLoader:
     """Loads from an artifact directory; a missing band is an error naming its digest."""
 
-    def __init__(self, artifact_dir: Path | str, threads: int = 0) -> None:
+    def __init__(self, artifact_dir: Path | str, threads: int = 0, accuracy_level: int = 0) -> None:
         self.artifact = Artifact.open(artifact_dir)
         self.threads = threads
+        self.accuracy_level = accuracy_level
 
     def ensure_bands(self, rate: float) -> None:
         missing = self.artifact.missing_blobs(rate)
@@ -36,14 +37,15 @@ class LocalLoader:
 
     def load(self, rate: float) -> Engine:
         self.ensure_bands(rate)
-        return Engine.load(self.artifact, rate, threads=self.threads)
+        return Engine.load(self.artifact, rate, threads=self.threads, accuracy_level=self.accuracy_level)
 
 
 class PullingLoader(LocalLoader):
     """Fetches missing bands with the registry puller before loading."""
 
-    def __init__(self, artifact_dir: Path | str, reference: str, token: str | None = None, threads: int = 0) -> None:
-        super().__init__(artifact_dir, threads)
+    def __init__(self, artifact_dir: Path | str, reference: str, token: str | None = None, threads: int = 0,
+                 accuracy_level: int = 0) -> None:
+        super().__init__(artifact_dir, threads, accuracy_level)
         self.reference = reference
         self.token = token
 

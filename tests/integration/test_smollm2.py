@@ -61,7 +61,7 @@ def test_compressed_smollm2_is_small(smollm2_artifact, smollm2_dir):
 
 
 def test_generate_at_a_rate(smollm2_artifact):
-    result = CliRunner().invoke(cli, ["generate", str(smollm2_artifact), "What is the capital of France?",
-                                      "--rate", "0.35", "--max-tokens", "8"])
+    result = CliRunner().invoke(cli, ["generate", str(smollm2_artifact), "The capital of France is",
+                                      "--rate", "0.35", "--max-tokens", "8", "--no-chat"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip(), "generation printed nothing"

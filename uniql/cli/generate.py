@@ -47,6 +47,8 @@ def generate(artifact_dir: Path, prompt: str, rate: float, max_tokens: int, chat
                 break
             generated.append(next_id)
             ids = torch.cat([ids, torch.tensor([[next_id]])], dim=1)
+    if not generated:
+        click.echo("the model ended its reply at once (end-of-sequence token); try --no-chat or a lower --rate", err=True)
     click.echo(tokenizer.decode(generated, skip_special_tokens=True))
 
 
