@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from services.store.base import CHUNK_SIZE, StoreError, check_key
+from uniql.artifact.store import write_atomic
 
 
 class LocalStore:
@@ -37,17 +38,7 @@ class LocalStore:
             temporary.unlink(missing_ok=True)
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(name, target)
-        finally:
-            Path(name).unlink(missing_ok=True)
+        write_atomic(self._path(key), data)
 
     def size(self, key: str) -> int | None:
         try:
