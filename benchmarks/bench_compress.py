@@ -1,11 +1,11 @@
 """The main job on a real model: time, memory, bytes and perplexity at every rate.
 
-Runs ``uniql compress`` in a child process (so its peak RSS is measured alone), then
-re-quantizes the same sorted model with round-to-nearest (and, with ``--orders``, GPTQ in
-reverse column order) from the same checkpoints, and measures the fp32 source model on the
-same evaluation windows. Prints markdown tables for docs/benchmarks.md.
+Runs ``uniql compress`` in a child process, so its peak RSS is measured alone. Then it
+re-quantizes the same sorted model from the same checkpoints with round-to-nearest (and, with
+``--orders``, with GPTQ in reverse column order). Last it measures the fp32 source model on the
+same evaluation windows, and prints markdown tables for docs/benchmarks.md.
 
-Run: python benchmarks/bench_compress.py MODEL_DIR [--workdir DIR] [--samples 64 --length 512]
+Run from the repository root: python -m benchmarks.bench_compress MODEL_DIR [--workdir DIR] [--samples 64 --length 512]
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def variant(model_dir: Path, workdir: Path, target: Path, windows: int, **overri
         shutil.rmtree(target)
     target.mkdir(parents=True)
     for stage in ("calibrate", "sort", "allocate", "finetune"):
-        shutil.copytree(workdir / stage, target / stage) if (workdir / stage).exists() else None
+        if (workdir / stage).exists():
+            shutil.copytree(workdir / stage, target / stage)
         shutil.copy(workdir / f"{stage}.done", target / f"{stage}.done")
     for stage in ("quantize", "package", "evaluate"):
         run_stage(stage, model_dir, target, config)

@@ -6,7 +6,7 @@ are medians over the rounds. The peers need their own environment, since llama-c
 compiles llama.cpp and onnxruntime-genai's model builder needs torch:
 
     bash benchmarks/setup_peers.sh            # creates .venv-peers (about 15 minutes, once)
-    python benchmarks/bench_edge_peers.py --artifact ART --hf-dir HF --gguf GGUF --rounds 3
+    python -m benchmarks.bench_edge_peers --artifact ART --genai-dir GENAI_DIR --gguf GGUF --rounds 3
 
 Batch 1, greedy, 2 threads, random prompt tokens.
 """
@@ -64,7 +64,6 @@ def read_bandwidth_gb_s(threads: int, megabytes: int = 1024) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifact", required=True)
-    parser.add_argument("--hf-dir", help="HF directory the onnxruntime-genai model was built from (its ONNX folder: --genai-dir)")
     parser.add_argument("--genai-dir", help="onnxruntime-genai model folder (built by setup_peers.sh)")
     parser.add_argument("--gguf", help="the original GGUF file for llama.cpp")
     parser.add_argument("--peer-python", default=str(HERE.parent / ".venv-peers" / "bin" / "python"))

@@ -5,7 +5,7 @@ refits the MLP down projection for every rate with a Nystrom pseudo-inverse
 ``W_d' = (S^T C S)^+ S^T C W_d`` over the kept channels ``S``. Both run here on the same
 calibration statistics for all rates, and the script prints the time of each and their ratio.
 
-Run: python benchmarks/bench_sorting.py MODEL_DIR [--samples 16 --length 256]
+Run from the repository root: python -m benchmarks.bench_sorting MODEL_DIR [--samples 16 --length 256] [--layers N]
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ class EdgeDaemon:
             self.check_memory()
 
     def check_memory(self) -> None:
-        """Read memory once and switch rate when the policy says so."""
+        """Read memory once and switch rate when the policy decides to."""
         self.memory = read_memory()
         current = self.manager.rate
         target, reason = self.policy.choose(current, self.memory.available)

@@ -1,4 +1,4 @@
-"""Where an engine's bands come from: a local directory now, a registry pull when one is configured."""
+"""Engine loaders: a local artifact directory, or one that pulls missing bands from a registry."""
 
 from __future__ import annotations
 

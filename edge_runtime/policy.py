@@ -24,8 +24,8 @@ class PolicySettings:
 class FootprintModel:
     """Bytes a session at each rate needs: weights + KV cache for the context + overhead.
 
-    The weight bytes come from the manifest; the overhead starts as a guess (runtime buffers,
-    the float32 embedding table) and is replaced by the RSS growth measured when a session loads.
+    The weight bytes come from the manifest. The overhead starts as a guess (runtime buffers)
+    and is replaced by the RSS growth measured when a session loads.
     """
 
     weight_bytes: dict[float, int]

@@ -93,7 +93,12 @@ def create_app(daemon: EdgeDaemon) -> Starlette:
     async def create_completion(request: Request) -> Response:
         body = await read_body(request)
         prompt = body.get("prompt")
-        prompts = [prompt] if isinstance(prompt, str) else prompt if isinstance(prompt, list) else None
+        if isinstance(prompt, str):
+            prompts = [prompt]
+        elif isinstance(prompt, list):
+            prompts = prompt
+        else:
+            prompts = None
         if not prompts or not all(isinstance(p, str) for p in prompts):
             raise RequestError(400, "prompt must be a non-empty string or list of strings")
         params = sampling_from(body)

@@ -119,8 +119,8 @@ class EngineManager:
                 if not self._condition.wait_for(lambda: self._in_flight == 0, timeout=self.drain_timeout):
                     raise TimeoutError(f"requests still running after {self.drain_timeout:g} s; switch skipped")
                 old_rate = self._rate
-                # Free the old weights before the new build, so the peak stays near one session;
-                # if the build fails, the old rate is rebuilt from its (already verified) bands.
+                # Free the old weights before the new build, so the peak stays near one session.
+                # If the build fails, the old rate is rebuilt from its already verified bands.
                 self.engine = None
                 release_free_memory()
                 try:
@@ -137,9 +137,9 @@ class EngineManager:
 def release_free_memory() -> None:
     """Collect garbage and hand freed heap pages back to the OS.
 
-    glibc keeps freed memory of a dropped onnxruntime session in its arenas, which kept RSS
-    170 to 220 MiB above a fresh process after each switch (benchmarks/bench_edge_switch.py);
-    ``malloc_trim(0)`` returns it. Other C libraries skip the trim.
+    glibc keeps the freed memory of a dropped onnxruntime session in its arenas. That kept RSS
+    170 to 220 MiB above a fresh process after each switch (benchmarks/bench_edge_switch.py),
+    and ``malloc_trim(0)`` returns it. Without glibc the trim is skipped.
     """
     gc.collect()
     try:

@@ -39,8 +39,7 @@ class EdgeTokenizer:
         self.chat_template = self.tokenizer_config.get("chat_template")
         if "chat_template.jinja" in files:
             self.chat_template = artifact.tokenizer_file("chat_template.jinja").decode()
-        eos = artifact.config.get("eos_token_id")
-        self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        self.eos_ids = artifact.eos_token_ids()
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False).ids

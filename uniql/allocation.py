@@ -3,8 +3,8 @@
 Each layer's importance is its Block Influence ``s_l = 1 - mean cos(input, output)``. For a
 global rate ``p`` over ``L`` prunable modules (attention and MLP of every layer), module ``m``
 is pruned by ``phi_m = min(cap, t * L * w_m)`` with ``w = softmax(-s / eps)``. Without the cap
-and rounding, ``t = p`` gives a mean of exactly ``p``; the scale ``t`` is found by bisection so
-the mean stays at ``p`` when modules hit the cap or sizes are rounded. ``phi_m`` grows with
+and rounding, ``t = p`` gives a mean of exactly ``p``. With them, the scale ``t`` is found by
+bisection, so the mean stays at ``p`` when modules hit the cap or sizes are rounded. ``phi_m`` grows with
 ``t`` and ``t`` with ``p``, so kept sizes never grow with the rate.
 """
 

@@ -31,8 +31,6 @@ def slice_model(model: DecoderModel, specs: dict[str, dict[str, Any]], kept: lis
     params = {}
     for name, tensor in model.params.items():
         spec = specs.get(name)
-        if name.endswith("rope_pairs"):
-            spec = None
         params[name] = slice_tensor(tensor, spec, kept) if spec is not None else tensor
     return DecoderModel(model.config, params)
 

@@ -52,8 +52,10 @@ def test_kept_sizes_are_nested_and_never_zero():
             assert big_rate.mlp <= small_rate.mlp
     for kept in allocation:
         for layer in kept:
-            assert layer.attn_head_dim >= 16 and layer.attn_head_dim % 16 == 0
-            assert layer.mlp >= 32 and layer.mlp % 32 == 0
+            assert layer.attn_head_dim >= 16
+            assert layer.attn_head_dim % 16 == 0
+            assert layer.mlp >= 32
+            assert layer.mlp % 32 == 0
     assert all(layer.attn_head_dim == 64 and layer.mlp == 512 for layer in allocation[0])
 
 

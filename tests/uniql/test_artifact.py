@@ -51,7 +51,8 @@ def test_rate_bytes_equal_band_and_tokenizer_blobs(tiny_artifacts):
         on_disk = sum(artifact.store.path(digest).stat().st_size for digest in digests)
         assert entry["bytes"] == on_disk
     sizes = [entry["bytes"] for entry in sorted(manifest["rate_table"], key=lambda e: e["rate"])]
-    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
+    assert sizes == sorted(sizes, reverse=True)
+    assert len(set(sizes)) == len(sizes)
 
 
 def test_highest_rate_needs_only_band_zero(tiny_artifacts):

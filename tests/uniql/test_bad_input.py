@@ -95,7 +95,7 @@ def test_cli_never_overwrites_a_different_artifact(tiny_model_dirs, tiny_artifac
     before = (out / "manifest.json").read_bytes()
     result = CliRunner().invoke(cli, ["compress", str(tiny_model_dirs[("llama", False)]), "--out", str(out)])
     assert result.exit_code == 1
-    assert "already holds a different artifact" in result.output
+    assert "already contains a different artifact" in result.output
     assert (out / "manifest.json").read_bytes() == before
 
 
@@ -105,7 +105,7 @@ def test_cli_rejects_non_empty_directory_without_artifact(tiny_model_dirs, tmp_p
     (out / "notes.txt").write_text("keep me")
     result = CliRunner().invoke(cli, ["compress", str(tiny_model_dirs[("llama", False)]), "--out", str(out)])
     assert result.exit_code == 1
-    assert "holds no artifact" in result.output
+    assert "contains no artifact" in result.output
     assert (out / "notes.txt").read_text() == "keep me"
 
 

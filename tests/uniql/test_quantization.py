@@ -56,7 +56,8 @@ def test_gptq_handles_dead_columns():
 def test_grid_codes_and_levels():
     weight = torch.tensor([[-1.0, -0.5, 0.0, 0.5] * 4 + [0.25] * 16])
     quantized = round_to_nearest(weight, 16, symmetric=False)
-    assert quantized.codes.max() <= 15 and quantized.codes.min() >= 0
+    assert quantized.codes.max() <= 15
+    assert quantized.codes.min() >= 0
     assert torch.allclose(quantized.dequantize()[0, :16], weight[0, :16], atol=1.0 / 15)
     symmetric = round_to_nearest(weight, 16, symmetric=True)
     assert torch.all(symmetric.zeros == 8)

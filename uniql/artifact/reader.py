@@ -50,6 +50,15 @@ class Artifact:
     def config(self) -> dict[str, Any]:
         return self.manifest["model"]["config"]
 
+    def eos_token_ids(self) -> set[int]:
+        """Return the end-of-sequence ids of the model config (it stores one id, a list or none)."""
+        eos = self.config.get("eos_token_id")
+        if eos is None:
+            return set()
+        if isinstance(eos, list):
+            return set(eos)
+        return {eos}
+
     def rate_entry(self, rate: float) -> dict[str, Any]:
         for entry in self.manifest["rate_table"]:
             if abs(entry["rate"] - rate) < 1e-9:

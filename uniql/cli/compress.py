@@ -102,7 +102,7 @@ def _artifact_is_current(out_dir: Path, digest: str, config, overwrite: bool) ->
     if not manifest_path.is_file():
         if overwrite:
             return False
-        raise ArtifactError(f"{out_dir} is not empty and holds no artifact; choose an empty or new --out directory")
+        raise ArtifactError(f"{out_dir} is not empty and contains no artifact; choose an empty or new --out directory")
     provenance = json.loads(manifest_path.read_text()).get("provenance", {})
     same = provenance.get("source_model_digest") == digest and provenance.get("pipeline_config") == config.to_dict()
     if same:
@@ -110,7 +110,7 @@ def _artifact_is_current(out_dir: Path, digest: str, config, overwrite: bool) ->
     if overwrite:
         return False
     raise ArtifactError(
-        f"{out_dir} already holds a different artifact (another model or other settings); "
+        f"{out_dir} already contains a different artifact (another model or other settings); "
         "choose another --out or pass --overwrite to replace it"
     )
 

@@ -20,7 +20,7 @@ def generate(artifact_dir: Path, prompt: str, rate: float, max_tokens: int, chat
     import torch
 
     from uniql.artifact import Artifact
-    from uniql.pipeline.evaluate_stage import _artifact_tokenizer
+    from uniql.pipeline.evaluate_stage import artifact_tokenizer
     from uniql.slicing import model_from_artifact
 
     if max_tokens <= 0:
@@ -28,7 +28,7 @@ def generate(artifact_dir: Path, prompt: str, rate: float, max_tokens: int, chat
     try:
         artifact = Artifact.open(artifact_dir)
         artifact.rate_entry(rate)
-        tokenizer = _artifact_tokenizer(artifact)
+        tokenizer = artifact_tokenizer(artifact)
         model = model_from_artifact(artifact, rate)
     except UniqlError as error:
         raise click.ClickException(str(error)) from error
@@ -38,7 +38,7 @@ def generate(artifact_dir: Path, prompt: str, rate: float, max_tokens: int, chat
     else:
         text = prompt
     ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
-    stop_ids = _stop_ids(artifact.config.get("eos_token_id"), tokenizer)
+    stop_ids = _stop_ids(artifact, tokenizer)
     generated: list[int] = []
     with torch.no_grad():
         for _ in range(max_tokens):
@@ -52,13 +52,8 @@ def generate(artifact_dir: Path, prompt: str, rate: float, max_tokens: int, chat
     click.echo(tokenizer.decode(generated, skip_special_tokens=True))
 
 
-def _stop_ids(eos, tokenizer) -> set[int]:
-    if isinstance(eos, list):
-        ids = set(eos)
-    elif eos is not None:
-        ids = {eos}
-    else:
-        ids = set()
+def _stop_ids(artifact, tokenizer) -> set[int]:
+    ids = artifact.eos_token_ids()
     for token in ("<|im_end|>", "<|endoftext|>"):
         token_id = tokenizer.convert_tokens_to_ids(token)
         if isinstance(token_id, int) and token_id >= 0 and token != tokenizer.unk_token:

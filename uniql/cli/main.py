@@ -86,7 +86,12 @@ def _unavailable_command(name: str, error: ModuleNotFoundError) -> click.Command
 @click.version_option(package_name="uniql")
 def cli(verbose: int, quiet: bool) -> None:
     """UniQL: compress a language model once, run it at any pruning rate on the edge."""
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose >= 2 else logging.INFO)
+    if quiet:
+        level = logging.WARNING
+    elif verbose >= 2:
+        level = logging.DEBUG
+    else:
+        level = logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 class ArchConfig:
     """Shape and numerics of a Llama-family decoder.
 
-    ``inv_freq`` holds the RoPE inverse frequencies with any scaling already applied, so the
+    ``inv_freq`` contains the RoPE inverse frequencies with any scaling already applied, so the
     runtime never needs to know the RoPE variant.
     """
 
@@ -44,7 +44,7 @@ class ArchConfig:
         return self.head_dim ** -0.5
 
     def manifest_config(self) -> dict[str, Any]:
-        """The runtime part of the manifest's ``model.config``."""
+        """Return the runtime part of the manifest's ``model.config``."""
         data = asdict(self)
         for key in ("hf_config", "inv_freq", "family", "qkv_bias", "o_bias", "tie_word_embeddings"):
             data.pop(key)

@@ -35,7 +35,7 @@ def read_metrics(workdir: Path, stage: str) -> dict[str, Any]:
 
 
 def stage_dir(workdir: Path, stage: str) -> Path:
-    """A fresh directory for a stage's files (left-overs of an interrupted run are removed)."""
+    """Create a fresh directory for a stage's files, removing left-overs of an interrupted run."""
     path = Path(workdir) / stage
     if path.exists() and not is_done(workdir, stage):
         shutil.rmtree(path)

@@ -58,11 +58,11 @@ class StageContext:
     def device(self) -> torch.device:
         # NOTE: the CUDA path moves calibration and GPTQ to the GPU but has not run in CI,
         # which has no GPU; sorting and packaging always run on the CPU.
-        wanted = self.config.device
-        if wanted == "auto":
-            wanted = "cuda" if torch.cuda.is_available() else "cpu"
-        if wanted == "cuda" and not torch.cuda.is_available():
+        requested = self.config.device
+        if requested == "auto":
+            requested = "cuda" if torch.cuda.is_available() else "cpu"
+        if requested == "cuda" and not torch.cuda.is_available():
             from uniql.errors import ConfigError
 
             raise ConfigError("device=cuda was requested but no CUDA device is available; use device=auto or cpu")
-        return torch.device(wanted)
+        return torch.device(requested)

@@ -36,7 +36,7 @@ def evaluate_artifact(
     from uniql.slicing import model_from_artifact
 
     artifact = Artifact.open(artifact_dir)
-    tokenizer = _artifact_tokenizer(artifact)
+    tokenizer = artifact_tokenizer(artifact)
     texts = texts or DEFAULT_TEXTS
     eval_windows = {name: evaluation_windows(tokenizer, load_corpus(spec), windows, length) for name, spec in texts.items()}
     rates = artifact.rates if rates is None else rates
@@ -61,7 +61,8 @@ def evaluate_artifact(
     return results
 
 
-def _artifact_tokenizer(artifact: Artifact):
+def artifact_tokenizer(artifact: Artifact):
+    """Load the artifact's tokenizer files into a transformers tokenizer."""
     import tempfile
 
     from uniql.pipeline.data import load_tokenizer

@@ -127,7 +127,7 @@ def finetune(context: StageContext) -> dict[str, Any]:
 
 
 def weights_for_quantization(context: StageContext):
-    """The fine-tuned weights when fine-tuning ran, else the sorted ones."""
+    """Load the fine-tuned weights when fine-tuning ran, else the sorted ones."""
     arch = _model_config(context)
     tuned = context.workdir / "finetune" / "model.safetensors"
     path = tuned if tuned.is_file() else context.workdir / "sort" / "model.safetensors"

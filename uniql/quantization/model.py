@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from uniql.modeling.model import DecoderModel
+from uniql.modeling.model import DecoderModel, rms_norm
 from uniql.quantization.gptq import gptq_quantize, inverse_hessian_factor
 from uniql.quantization.grid import QuantizedWeight, round_to_nearest
 from uniql.rotation import fold_norms, rotate_residual, rotation_matrix
@@ -131,8 +131,6 @@ def _layer_hessians(model: DecoderModel, index: int, chunks, positions) -> dict[
 
 
 def _final_hessian(model: DecoderModel, chunks) -> torch.Tensor:
-    from uniql.modeling.model import rms_norm
-
     total, count = 0, 0
     for chunk in chunks:
         normed = rms_norm(chunk, model.params["norm.weight"], model.config.rms_norm_eps)

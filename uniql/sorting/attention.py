@@ -42,7 +42,7 @@ def _output_energy(weight, bias, second_moment, mean) -> torch.Tensor:
 
 
 def head_layout(pair_order: torch.Tensor, head_dim: int) -> torch.Tensor:
-    """Row layout ``[H, dh]`` of sorted heads: new position ``t`` holds old dim ``layout[t]``."""
+    """Return the row layout ``[H, dh]`` of sorted heads: new position ``t`` is old dim ``layout[t]``."""
     return torch.cat([pair_order, pair_order + head_dim // 2], dim=1)
 
 
@@ -84,10 +84,10 @@ def transform_value_output(
 
     For group ``g`` with ``W_V [d, dh]`` (math layout) and its query heads' ``W_O,i [dh, d]``:
     ``U S Vh = svd(C^{1/2} W_V)``, ``U2 S2 Vh2 = svd(diag(S) Vh [W_O,1 .. W_O,G])``, then
-    ``W_V <- C^{-1/2} U U2 diag(S2)`` and ``[W_O,i] <- Vh2``. The products ``W_V W_O,i`` are unchanged,
-    a prefix of ``k`` value dims is the best rank-``k`` approximation of the group's V*O maps
-    under the calibration activations, and the singular values sit on V's output channels,
-    where 4-bit groups along the input axis absorb them.
+    ``W_V <- C^{-1/2} U U2 diag(S2)`` and ``[W_O,i] <- Vh2``. The products ``W_V W_O,i`` are unchanged.
+    A prefix of ``k`` value dims is the best rank-``k`` approximation of the group's V*O maps
+    under the calibration activations. The singular values sit on V's output channels, where
+    4-bit groups along the input axis absorb them.
     """
     _fold_value_bias(params, prefix, config)
     head_dim, group = config.head_dim, config.group_size
